@@ -1,0 +1,10 @@
+package main
+
+import (
+	"errors"
+	"io"
+)
+
+func experimentsCmd(args []string, stdout io.Writer) error {
+	return errors.New("not wired yet")
+}

@@ -1,0 +1,142 @@
+package app_test
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+
+	"github.com/eats/eats-orders-tracking/modules/app"
+	"github.com/eats/eats-orders-tracking/modules/app/apptest"
+	"github.com/eats/eats-orders-tracking/platform/config"
+	"github.com/eats/eats-orders-tracking/platform/queue"
+)
+
+func TestServeAnswersProbesMetricsAndSpec(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, nil)
+
+	code, body := a.Get(t, "/healthz", nil)
+	require.Equal(t, http.StatusOK, code, string(body))
+	code, body = a.Get(t, "/readyz", nil)
+	require.Equal(t, http.StatusOK, code, string(body))
+	require.Contains(t, string(body), `"migrations":"ok"`)
+
+	code, body = a.Get(t, "/openapi.yaml", nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, string(body), "openapi: 3.1.0")
+
+	code, body = a.Get(t, "/metrics", nil)
+	require.Equal(t, http.StatusOK, code)
+	for _, m := range []string{"eot_http_request_duration_seconds", "eot_river_stats_up 1", "go_goroutines"} {
+		require.Contains(t, string(body), m)
+	}
+}
+
+func TestValidateApp(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, fx.ValidateApp(app.Serve(apptest.Env(t, nil))))
+}
+
+func TestOpenAPIFileIsUpToDate(t *testing.T) {
+	t.Parallel()
+	spec, err := app.OpenAPI(config.Environment{})
+	require.NoError(t, err)
+	committed, err := os.ReadFile(filepath.Join(apptest.RepoRoot(), "openapi", "openapi.yaml"))
+	require.NoError(t, err)
+	require.Equal(t, string(committed), string(spec), "openapi/openapi.yaml is stale: run `go tool task openapi`")
+}
+
+func TestInternalRoutesNeedTheToken(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, nil)
+	for _, path := range []string{"/riverui/", "/debug/pprof/"} {
+		code, _ := a.Get(t, path, nil)
+		require.Equal(t, http.StatusUnauthorized, code, path)
+		code, _ = a.Get(t, path, map[string]string{"Authorization": "Bearer wrong"})
+		require.Equal(t, http.StatusUnauthorized, code, path)
+		code, _ = a.Get(t, path, apptest.Internal())
+		require.Equal(t, http.StatusOK, code, path)
+		req, _ := http.NewRequest(http.MethodGet, a.URL+path, nil)
+		req.SetBasicAuth("operator", apptest.Token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "basic auth on %s", path)
+	}
+
+	off := apptest.Start(t, map[string]string{"INTERNAL_API_TOKEN": ""})
+	for _, path := range []string{"/riverui/", "/debug/pprof/"} {
+		code, body := off.Get(t, path, apptest.Internal())
+		require.Equal(t, http.StatusNotFound, code, path)
+		require.Contains(t, string(body), "INTERNAL_API_TOKEN")
+	}
+}
+
+// slowArgs is a job that takes a while, to prove shutdown waits for it.
+type slowArgs struct {
+	Sleep time.Duration `json:"sleep"`
+}
+
+func (slowArgs) Kind() string { return "test_slow" }
+
+func (slowArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: "test_slow"} }
+
+type slowWorker struct {
+	river.WorkerDefaults[slowArgs]
+	started chan struct{}
+}
+
+func (w *slowWorker) Work(ctx context.Context, job *river.Job[slowArgs]) error {
+	close(w.started)
+	select {
+	case <-time.After(job.Args.Sleep):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func TestGracefulShutdownFinishesInFlightJob(t *testing.T) {
+	t.Parallel()
+	w := &slowWorker{started: make(chan struct{})}
+	a := apptest.Start(t, nil,
+		queue.AsWorkers(func() queue.Workers {
+			return func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) }
+		}),
+		queue.AsQueue(func() queue.Queue { return queue.Queue{Name: "test_slow", MaxWorkers: 1} }),
+	)
+	res, err := a.Client.Insert(context.Background(), slowArgs{Sleep: 700 * time.Millisecond}, nil)
+	require.NoError(t, err)
+	select {
+	case <-w.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("job never started")
+	}
+	stopped := time.Now()
+	a.Stop(t)
+	require.GreaterOrEqual(t, time.Since(stopped), 500*time.Millisecond, "stop must wait for the running job")
+
+	db, err := sql.Open("postgres", a.DSN)
+	require.NoError(t, err)
+	defer db.Close()
+	var state string
+	require.NoError(t, db.QueryRow(`SELECT state FROM river_job WHERE id = $1`, res.Job.ID).Scan(&state))
+	require.Equal(t, string(rivertype.JobStateCompleted), state)
+}
+
+func TestLogsMaskSecrets(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, nil)
+	require.NotContains(t, a.Logs.String(), apptest.Token)
+	require.True(t, strings.Contains(a.Logs.String(), "http listening"))
+}

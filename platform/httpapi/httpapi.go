@@ -1,0 +1,225 @@
+// Package httpapi is the HTTP edge: a net/http server, the huma API that
+// produces the OpenAPI document, request metrics, and the internal-token
+// guard. Modules add huma operations (AsOperations) and plain handlers
+// (AsHandler) through fx value groups.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+
+	"github.com/eats/eats-orders-tracking/platform/config"
+	"github.com/eats/eats-orders-tracking/platform/metrics"
+)
+
+// Title and Version name the API in the OpenAPI document.
+const (
+	Title   = "eats-orders-tracking"
+	Version = "1.0.0"
+)
+
+// TagInternal marks operations for operators and producers, not the app;
+// the app's client is generated from the untagged operations.
+const TagInternal = "internal"
+
+// Operations registers huma operations on the API.
+type Operations func(api huma.API)
+
+// Handler is a plain http.Handler mounted on the mux (dashboards, metrics).
+type Handler struct {
+	// Pattern is a net/http ServeMux pattern, e.g. "GET /metrics".
+	Pattern string
+	Handler http.Handler
+	// Internal puts the handler behind the internal token.
+	Internal bool
+}
+
+// AsOperations provides a constructor of Operations into the group.
+func AsOperations(f any) fx.Option {
+	return fx.Provide(fx.Annotate(f, fx.ResultTags(`group:"http_operations"`)))
+}
+
+// AsHandler provides a constructor of Handler into the group.
+func AsHandler(f any) fx.Option {
+	return fx.Provide(fx.Annotate(f, fx.ResultTags(`group:"http_handlers"`)))
+}
+
+// Internal marks an operation as internal: tagged, documented as needing
+// the token, and guarded by the API's middleware.
+func Internal(op huma.Operation) huma.Operation {
+	op.Tags = append(op.Tags, TagInternal)
+	op.Security = []map[string][]string{{"bearer": {}}, {"basic": {}}}
+	return op
+}
+
+// NewConfig is the huma config shared by the server and the spec printer.
+func NewConfig() huma.Config {
+	cfg := huma.DefaultConfig(Title, Version)
+	// No "$schema" links in bodies: the response shape is a contract.
+	cfg.CreateHooks = nil
+	cfg.OpenAPIPath = "/openapi"
+	cfg.Info.Description = "Tells a delivery-app customer where each order stands."
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "INTERNAL_API_TOKEN"},
+		"basic":  {Type: "http", Scheme: "basic", Description: "any user, INTERNAL_API_TOKEN as the password"},
+	}
+	return cfg
+}
+
+// APIParams are the API's inputs.
+type APIParams struct {
+	fx.In
+
+	Mux        *http.ServeMux
+	Config     config.Platform
+	Registry   prometheus.Registerer
+	Operations []Operations `group:"http_operations"`
+	Handlers   []Handler    `group:"http_handlers"`
+}
+
+// NewAPI builds the huma API on the mux and registers every operation and
+// handler the modules provided.
+func NewAPI(p APIParams) (huma.API, error) {
+	m := newHTTPMetrics(p.Registry)
+	api := humago.New(&instrumentedMux{mux: p.Mux, metrics: m}, NewConfig())
+	token := string(p.Config.InternalAPIToken)
+	api.UseMiddleware(internalGuard(api, token))
+	for _, register := range p.Operations {
+		register(api)
+	}
+	for _, h := range p.Handlers {
+		handler := h.Handler
+		if h.Internal {
+			handler = RequireToken(token, handler)
+		}
+		p.Mux.Handle(h.Pattern, m.wrap(h.Pattern, handler))
+	}
+	return api, nil
+}
+
+// Server is the running HTTP server.
+type Server struct {
+	srv  *http.Server
+	addr net.Addr
+}
+
+// Addr is the bound address (useful with HTTP_ADDR=:0).
+func (s *Server) Addr() string { return s.addr.String() }
+
+// NewServer builds the server; it listens on start and drains on stop.
+func NewServer(lc fx.Lifecycle, cfg config.Platform, mux *http.ServeMux, _ huma.API, logger *slog.Logger) *Server {
+	s := &Server{srv: &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			ln, err := net.Listen("tcp", cfg.HTTPAddr)
+			if err != nil {
+				return fmt.Errorf("http: listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+			}
+			s.addr = ln.Addr()
+			logger.Info("http listening", "addr", s.Addr())
+			go func() {
+				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					logger.Error("http server stopped", "err", err)
+				}
+			}()
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			// Stop taking requests and let in-flight ones finish.
+			ctx, cancel := context.WithTimeout(ctx, cfg.ShutdownTimeout)
+			defer cancel()
+			return s.srv.Shutdown(ctx)
+		},
+	})
+	return s
+}
+
+// Module provides the mux, the huma API and the server, and starts it.
+var Module = fx.Module("httpapi",
+	fx.Provide(http.NewServeMux, NewAPI, NewServer),
+	fx.Invoke(func(*Server) {}),
+	AsHandler(func(g prometheus.Gatherer) Handler {
+		return Handler{Pattern: "GET /metrics", Handler: metrics.Handler(g)}
+	}),
+	AsHandler(PprofHandler),
+)
+
+// instrumentedMux lets huma register on the mux while every route gets the
+// latency histogram labelled by its pattern (bounded cardinality).
+type instrumentedMux struct {
+	mux     *http.ServeMux
+	metrics *httpMetrics
+}
+
+func (m *instrumentedMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.mux.Handle(pattern, m.metrics.wrap(pattern, http.HandlerFunc(h)))
+}
+
+func (m *instrumentedMux) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.mux.ServeHTTP(w, r) }
+
+type httpMetrics struct {
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: metrics.Namespace, Name: "http_request_duration_seconds",
+		Help:    "HTTP request latency by route pattern and status code.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "code"})}
+	reg.MustRegister(m.duration)
+	return m
+}
+
+func (m *httpMetrics) wrap(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		m.duration.WithLabelValues(route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach Flush and deadlines.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// PprofHandler serves net/http/pprof behind the internal token.
+func PprofHandler() Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return Handler{Pattern: "/debug/pprof/", Handler: mux, Internal: true}
+}

@@ -1,0 +1,58 @@
+// Package logging builds the service's *slog.Logger from config and routes
+// fx's own events through it, so one stream carries everything.
+package logging
+
+import (
+	"io"
+	"log/slog"
+	"os"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/eats/eats-orders-tracking/platform/config"
+)
+
+// Output is where logs go; tests replace it to capture lines.
+type Output io.Writer
+
+// New builds the root logger. Config was validated already, so a parse
+// failure here cannot happen; info is the safe fallback anyway.
+func New(cfg config.Platform, out Output) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	var w io.Writer = os.Stderr
+	if out != nil {
+		w = out
+	}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h).With("service", "eats-orders-tracking")
+}
+
+// ForModule scopes a logger to an fx module name, as logs and metrics use it.
+func ForModule(l *slog.Logger, module string) *slog.Logger {
+	return l.With("module", module)
+}
+
+// FxLogger sends fx's wiring events to slog at debug level, with errors
+// still at error level, so start-up stays quiet unless LOG_LEVEL=debug.
+func FxLogger(l *slog.Logger) fxevent.Logger {
+	fl := &fxevent.SlogLogger{Logger: l.With("component", "fx")}
+	fl.UseLogLevel(slog.LevelDebug)
+	return fl
+}
+
+// Module provides the root logger and makes fx log through it.
+var Module = fx.Module("logging",
+	fx.Provide(func(cfg config.Platform, p struct {
+		fx.In
+		Out Output `optional:"true"`
+	}) *slog.Logger {
+		return New(cfg, p.Out)
+	}),
+	fx.WithLogger(FxLogger),
+)
