@@ -46,13 +46,14 @@ func FxLogger(l *slog.Logger) fxevent.Logger {
 	return fl
 }
 
-// Module provides the root logger and makes fx log through it.
-var Module = fx.Module("logging",
+// Module provides the root logger and makes fx log through it. fx.WithLogger
+// inside a module covers only that module, so it sits beside, not inside.
+var Module = fx.Options(fx.Module("logging",
 	fx.Provide(func(cfg config.Platform, p struct {
 		fx.In
 		Out Output `optional:"true"`
 	}) *slog.Logger {
 		return New(cfg, p.Out)
-	}),
+	})),
 	fx.WithLogger(FxLogger),
 )
