@@ -60,7 +60,7 @@ func run(args []string, environ config.Environment, stdout, stderr io.Writer) in
 			_, err = stdout.Write(spec)
 		}
 	case "experiments":
-		err = experimentsCmd(args, stdout)
+		err = experimentsCmd(environ, args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:

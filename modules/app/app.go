@@ -13,6 +13,7 @@ import (
 	"github.com/eats/eats-orders-tracking/migrations"
 	"github.com/eats/eats-orders-tracking/platform/cache"
 	"github.com/eats/eats-orders-tracking/platform/config"
+	"github.com/eats/eats-orders-tracking/platform/experiments"
 	"github.com/eats/eats-orders-tracking/platform/health"
 	"github.com/eats/eats-orders-tracking/platform/httpapi"
 	"github.com/eats/eats-orders-tracking/platform/logging"
@@ -40,6 +41,8 @@ func Platform() fx.Option {
 		queue.UIModule,
 		httpapi.Module,
 		health.Module,
+		experiments.Module,
+		fx.Provide(func(cfg config.Platform) experiments.Path { return experiments.Path(cfg.ExperimentsFile) }),
 	)
 }
 
@@ -81,6 +84,21 @@ func shutdownTimeout(environ config.Environment) time.Duration {
 		return 30 * time.Second
 	}
 	return cfg.ShutdownTimeout
+}
+
+// ExperimentDefinitions collects the experiments the modules register, by
+// building the graph without starting it, so the CLI validates a file
+// against exactly what the service would load.
+func ExperimentDefinitions(environ config.Environment) ([]experiments.Definition, error) {
+	var p struct {
+		fx.In
+		Defs []experiments.Definition `group:"experiments"`
+	}
+	a := fx.New(Options(environ), fx.NopLogger, fx.Populate(&p))
+	if err := a.Err(); err != nil {
+		return nil, err
+	}
+	return p.Defs, nil
 }
 
 // OpenAPI builds the graph only to read the API document; nothing starts.

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -139,4 +140,23 @@ func TestLogsMaskSecrets(t *testing.T) {
 	a := apptest.Start(t, nil)
 	require.NotContains(t, a.Logs.String(), apptest.Token)
 	require.True(t, strings.Contains(a.Logs.String(), "http listening"))
+}
+
+func TestExperimentsEndpointShowsTheSetInForce(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, nil)
+	code, _ := a.Get(t, "/internal/eats-orders-tracking/v1/experiments", nil)
+	require.Equal(t, http.StatusUnauthorized, code)
+	code, body := a.Get(t, "/internal/eats-orders-tracking/v1/experiments", apptest.Internal())
+	require.Equal(t, http.StatusOK, code, string(body))
+	var st struct {
+		Path      string         `json:"path"`
+		LoadedAt  *time.Time     `json:"loaded_at"`
+		LastError any            `json:"last_error"`
+		Exps      map[string]any `json:"experiments"`
+	}
+	require.NoError(t, json.Unmarshal(body, &st))
+	require.NotNil(t, st.LoadedAt)
+	require.Nil(t, st.LastError)
+	require.Equal(t, filepath.Join(apptest.RepoRoot(), "experiments.yaml"), st.Path)
 }

@@ -19,15 +19,15 @@ import (
 // TagOps marks probe operations, which the app's client leaves out.
 const TagOps = "ops"
 
-// Status is a probe's body.
-type Status struct {
+// ProbeStatus is a probe's body.
+type ProbeStatus struct {
 	Status string            `json:"status" enum:"ok,unavailable" doc:"ok when the check passed"`
 	Checks map[string]string `json:"checks,omitempty" doc:"each check's result: ok or the reason it failed"`
 }
 
 type statusOutput struct {
 	Status int
-	Body   Status
+	Body   ProbeStatus
 }
 
 // Checker runs the readiness checks.
@@ -67,7 +67,7 @@ func Operations(c *Checker) httpapi.Operations {
 			OperationID: "healthz", Method: http.MethodGet, Path: "/healthz",
 			Summary: "Liveness: the process is up", Tags: []string{TagOps},
 		}, func(context.Context, *struct{}) (*statusOutput, error) {
-			return &statusOutput{Status: http.StatusOK, Body: Status{Status: "ok"}}, nil
+			return &statusOutput{Status: http.StatusOK, Body: ProbeStatus{Status: "ok"}}, nil
 		})
 		huma.Register(api, huma.Operation{
 			OperationID: "readyz", Method: http.MethodGet, Path: "/readyz",
@@ -76,9 +76,9 @@ func Operations(c *Checker) httpapi.Operations {
 		}, func(ctx context.Context, _ *struct{}) (*statusOutput, error) {
 			checks, ok := c.Ready(ctx)
 			if !ok {
-				return &statusOutput{Status: http.StatusServiceUnavailable, Body: Status{Status: "unavailable", Checks: checks}}, nil
+				return &statusOutput{Status: http.StatusServiceUnavailable, Body: ProbeStatus{Status: "unavailable", Checks: checks}}, nil
 			}
-			return &statusOutput{Status: http.StatusOK, Body: Status{Status: "ok", Checks: checks}}, nil
+			return &statusOutput{Status: http.StatusOK, Body: ProbeStatus{Status: "ok", Checks: checks}}, nil
 		})
 	}
 }
