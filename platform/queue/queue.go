@@ -65,7 +65,11 @@ func AsPeriodic(f any) fx.Option {
 const (
 	fetchCooldown     = 5 * time.Millisecond
 	fetchPollInterval = time.Second
-	jobTimeout        = time.Minute
+	// Our jobs take milliseconds (a refresh at most its upstream deadline).
+	jobTimeout = 30 * time.Second
+	// A job left "running" by a killed replica is retried after this, not
+	// after River's default hour: a crash must not stall an order that long.
+	rescueStuckJobsAfter = time.Minute
 )
 
 // Params are the client's inputs.
@@ -117,6 +121,7 @@ func New(p Params) (*Client, error) {
 		FetchCooldown:               fetchCooldown,
 		FetchPollInterval:           fetchPollInterval,
 		JobTimeout:                  jobTimeout,
+		RescueStuckJobsAfter:        rescueStuckJobsAfter,
 		CancelledJobRetentionPeriod: p.Config.JobRetention,
 		DiscardedJobRetentionPeriod: p.Config.JobRetention,
 		PeriodicJobs:                p.Periodic,
