@@ -7,6 +7,11 @@ CREATE TABLE picker_orders (
     payload         JSONB NOT NULL,
     -- event time of the status in force: an older event never overwrites it
     status_event_at TIMESTAMPTZ NOT NULL,
+    -- event time and status of the event that set payload.picker_id (the
+    -- latest event that named a picker; NULL until one did): an event
+    -- without picker_id keeps the stored one, whatever order events arrive in
+    picker_event_at     TIMESTAMPTZ,
+    picker_event_status TEXT,
     -- kept as a column so the updater's index is a plain btree
     status          TEXT GENERATED ALWAYS AS (payload->>'status') STORED,
     created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),

@@ -11,6 +11,12 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/eats/eats-orders-tracking/migrations"
+	"github.com/eats/eats-orders-tracking/modules/cleanup"
+	"github.com/eats/eats-orders-tracking/modules/orderingest"
+	"github.com/eats/eats-orders-tracking/modules/pickeringest"
+	"github.com/eats/eats-orders-tracking/modules/pickerupdater"
+	"github.com/eats/eats-orders-tracking/modules/trackingpresenter"
+	"github.com/eats/eats-orders-tracking/modules/webapp"
 	"github.com/eats/eats-orders-tracking/platform/cache"
 	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/experiments"
@@ -48,7 +54,14 @@ func Platform() fx.Option {
 
 // Modules are the order-tracking capabilities.
 func Modules() fx.Option {
-	return fx.Options()
+	return fx.Options(
+		pickeringest.Module,
+		orderingest.Module,
+		trackingpresenter.Module,
+		webapp.Module,
+		pickerupdater.Module,
+		cleanup.Module,
+	)
 }
 
 // Options is the whole graph for environ. It builds nothing until started.

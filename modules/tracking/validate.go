@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // ErrInvalid is wrapped by every validation error of outside input; a job
@@ -74,7 +75,7 @@ func MaskPhone(p string) string {
 	r := []rune(p)
 	digits := 0
 	for i := len(r) - 1; i >= 0; i-- {
-		if r[i] >= '0' && r[i] <= '9' {
+		if unicode.IsDigit(r[i]) { // not only ASCII: "８９９９…" is a phone too
 			digits++
 			if digits > 4 {
 				r[i] = '*'

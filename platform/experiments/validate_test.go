@@ -327,7 +327,7 @@ func TestRefusedLoadKeepsLastGoodSet(t *testing.T) {
 	refusals := []string{
 		callHead + "    default: {enabled: maybe}\n", // wrong type
 		callHead + "    default: {enabled: false\n",  // malformed
-		"experiments: []\n",                           // not a mapping
+		"experiments: []\n",                          // not a mapping
 		"",                                           // empty
 	}
 	for i, file := range refusals {

@@ -1,0 +1,41 @@
+package cleanup
+
+import (
+	"log/slog"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+	"go.uber.org/fx"
+
+	"github.com/eats/eats-orders-tracking/platform/logging"
+	"github.com/eats/eats-orders-tracking/platform/queue"
+)
+
+// Module is the cleanup: its config, the periodic job (leader only), its
+// queue and worker.
+var Module = fx.Module("cleanup",
+	fx.Provide(
+		fx.Private,
+		parseConfig,
+		newMetrics,
+		newWorker,
+	),
+	queue.AsWorkers(func(w *worker) queue.Workers {
+		return func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) }
+	}),
+	queue.AsQueue(func() queue.Queue { return queue.Queue{Name: Kind, MaxWorkers: 1} }),
+	queue.AsPeriodic(newPeriodic),
+)
+
+func newWorker(db *sqlx.DB, cfg Config, m *cleanupMetrics, logger *slog.Logger) *worker {
+	return &worker{db: db, cfg: cfg, metrics: m, logger: logging.ForModule(logger, "cleanup")}
+}
+
+// newPeriodic schedules the cleanup every CLEANUP_INTERVAL on the leader.
+func newPeriodic(cfg Config) *river.PeriodicJob {
+	return river.NewPeriodicJob(
+		river.PeriodicInterval(cfg.Interval),
+		func() (river.JobArgs, *river.InsertOpts) { return Args{}, nil },
+		&river.PeriodicJobOpts{ID: Kind},
+	)
+}

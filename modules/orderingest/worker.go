@@ -1,0 +1,90 @@
+package orderingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+
+	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform/metrics"
+	"github.com/eats/eats-orders-tracking/platform/queue"
+)
+
+// worker applies order events.
+type worker struct {
+	river.WorkerDefaults[OrderArgs]
+	db      *sqlx.DB
+	log     *slog.Logger
+	metrics *ingestMetrics
+}
+
+// Work validates the event, then writes the row and the job's completion in
+// one transaction. Invalid input cancels the job (kept for an operator);
+// any other failure is returned so River retries with backoff, and the
+// retry gives the same row.
+func (w *worker) Work(ctx context.Context, job *river.Job[OrderArgs]) error {
+	s, err := job.Args.snapshot()
+	if err != nil {
+		w.metrics.events.WithLabelValues(outcomeInvalid).Inc()
+		return river.JobCancel(fmt.Errorf("order event: %w", err))
+	}
+	res, err := w.apply(ctx, job, s)
+	if err != nil {
+		if permanent(err) {
+			w.metrics.events.WithLabelValues(outcomeInvalid).Inc()
+			return river.JobCancel(fmt.Errorf("%w: %w", tracking.ErrInvalid, err))
+		}
+		w.metrics.events.WithLabelValues(outcomeError).Inc()
+		return err
+	}
+	w.metrics.events.WithLabelValues(string(res)).Inc()
+	w.log.DebugContext(ctx, "order event applied", "order_nr", s.OrderNr, "status", s.Payload.Status, "result", string(res), "job_id", job.ID)
+	return nil
+}
+
+func (w *worker) apply(ctx context.Context, job *river.Job[OrderArgs], s snapshot) (result, error) {
+	tx, err := w.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("apply order event %s: begin: %w", s.OrderNr, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	res, err := upsert(ctx, tx, s)
+	if err != nil {
+		return "", fmt.Errorf("apply order event %s: %w", s.OrderNr, err)
+	}
+	if _, err := river.JobCompleteTx[*queue.Driver](ctx, tx.Tx, job); err != nil {
+		return "", fmt.Errorf("apply order event %s: complete job: %w", s.OrderNr, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("apply order event %s: commit: %w", s.OrderNr, err)
+	}
+	return res, nil
+}
+
+// Outcome labels besides the upsert's results.
+const (
+	outcomeInvalid = "invalid"
+	outcomeError   = "error"
+)
+
+type ingestMetrics struct {
+	events *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*ingestMetrics, error) {
+	m := &ingestMetrics{events: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Subsystem: "order_ingest", Name: "events_total",
+		Help: "Order events by outcome: applied, reordered (only first_event_at moved), stale (older or duplicate), invalid (job cancelled), error (retried).",
+	}, []string{"outcome"})}
+	for _, o := range []string{string(resultApplied), string(resultReordered), string(resultStale), outcomeInvalid, outcomeError} {
+		m.events.WithLabelValues(o)
+	}
+	if err := reg.Register(m.events); err != nil {
+		return nil, fmt.Errorf("order-ingest: register metrics: %w", err)
+	}
+	return m, nil
+}

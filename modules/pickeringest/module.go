@@ -1,0 +1,43 @@
+package pickeringest
+
+import (
+	"log/slog"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+	"go.uber.org/fx"
+
+	"github.com/eats/eats-orders-tracking/platform/httpapi"
+	"github.com/eats/eats-orders-tracking/platform/logging"
+	"github.com/eats/eats-orders-tracking/platform/queue"
+)
+
+// Module is picker-ingest: the worker of queue
+// eats_orders_tracking_picker_orders, the internal endpoint that enqueues
+// events, and the Applier and PhoneLookup other modules reuse.
+var Module = fx.Module("picker-ingest",
+	fx.Decorate(func(l *slog.Logger) *slog.Logger { return logging.ForModule(l, "picker-ingest") }),
+	fx.Provide(NewPhoneLookup, NewApplier),
+	fx.Provide(fx.Private, ParseConfig, newWorkerMetrics, newWorker),
+	queue.AsWorkers(func(w *worker) queue.Workers {
+		return func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) }
+	}),
+	queue.AsQueue(func(cfg Config) queue.Queue {
+		return queue.Queue{Name: QueueName, MaxWorkers: cfg.MaxWorkers}
+	}),
+	httpapi.AsOperations(newOperations),
+)
+
+type workerParams struct {
+	fx.In
+
+	DB      *sqlx.DB
+	Applier *Applier
+	Metrics *workerMetrics
+	Logger  *slog.Logger
+	Hooks   *hooks `optional:"true"`
+}
+
+func newWorker(p workerParams) *worker {
+	return &worker{db: p.DB, applier: p.Applier, metrics: p.Metrics, logger: p.Logger, hooks: p.Hooks}
+}

@@ -1,0 +1,259 @@
+package pickeringest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform/cache"
+	"github.com/eats/eats-orders-tracking/platform/metrics"
+)
+
+// phoneCacheTTL is the longest a phone stays in Redis (DESIGN §6): a missed
+// cache write costs at most this long of a stale number.
+const phoneCacheTTL = 60 * time.Second
+
+// Phone is a customer→picker forwarding number as stored: "<number>" or
+// "<number>,,<ext>" (tracking.DisplayPhone renders it for the app).
+type Phone struct {
+	Number    string
+	ExpiresAt time.Time
+}
+
+// PhoneKey names the phone of one picker on one order.
+type PhoneKey struct{ OrderNr, PickerID string }
+
+// PhoneLookup reads forwarding phones through the Redis cache: Redis first,
+// PostgreSQL on a miss or any Redis error (or with Redis off), filling the
+// cache from what it read. It also writes the entries that Applier.AfterCommit
+// asks for.
+type PhoneLookup struct {
+	redis       *cache.Redis // nil: no cache
+	logger      *slog.Logger
+	lookups     *prometheus.CounterVec
+	writeErrors prometheus.Counter
+	now         func() time.Time
+}
+
+// Cache lookup results, the label values of eot_picker_phone_cache_total.
+const (
+	cacheHit   = "hit"
+	cacheMiss  = "miss"
+	cacheError = "error"
+)
+
+// NewPhoneLookup builds the lookup; r may be nil (cache off).
+func NewPhoneLookup(r *cache.Redis, reg prometheus.Registerer, logger *slog.Logger) (*PhoneLookup, error) {
+	l := &PhoneLookup{
+		redis:  r,
+		logger: logger,
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "picker_phone_cache_total",
+			Help: "Phone cache lookups by result: hit, miss (read from PostgreSQL), error (Redis failed; read from PostgreSQL).",
+		}, []string{"result"}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "picker_phone_cache_write_errors_total",
+			Help: "Phone cache entries that could not be written to Redis (after an applied event or a fill on a miss).",
+		}),
+		now: time.Now,
+	}
+	for _, c := range []prometheus.Collector{l.lookups, l.writeErrors} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("picker-ingest: metrics: %w", err)
+		}
+	}
+	for _, r := range []string{cacheHit, cacheMiss, cacheError} {
+		l.lookups.WithLabelValues(r)
+	}
+	return l, nil
+}
+
+// cachedPhone is the cache entry's JSON (DESIGN §6).
+type cachedPhone struct {
+	Phone     string    `json:"phone"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (l *PhoneLookup) key(k PhoneKey) string {
+	return l.redis.Key("eot", "picker_phone", k.OrderNr, k.PickerID)
+}
+
+// ttl is how long an entry for p may live from now: at most phoneCacheTTL,
+// never past the phone's expiry; <= 0 means "don't cache".
+func (l *PhoneLookup) ttl(p Phone) time.Duration {
+	return min(phoneCacheTTL, p.ExpiresAt.Sub(l.now()))
+}
+
+// Lookup returns the valid (unexpired at now) phone of (orderNr, pickerID):
+// Redis first; on a miss or any Redis error it reads picker_phones and
+// fills the cache. ok is false when there is none or it has expired. Only
+// PostgreSQL errors are returned.
+func (l *PhoneLookup) Lookup(ctx context.Context, db sqlx.QueryerContext, orderNr, pickerID string, now time.Time) (Phone, bool, error) {
+	got, err := l.LookupMany(ctx, db, []PhoneKey{{OrderNr: orderNr, PickerID: pickerID}}, now)
+	if err != nil {
+		return Phone{}, false, err
+	}
+	p, ok := got[PhoneKey{OrderNr: orderNr, PickerID: pickerID}]
+	return p, ok, nil
+}
+
+// LookupMany is Lookup for many keys with one MGET and one SQL query for
+// the misses. The map holds only the keys with a valid phone.
+func (l *PhoneLookup) LookupMany(ctx context.Context, db sqlx.QueryerContext, keys []PhoneKey, now time.Time) (map[PhoneKey]Phone, error) {
+	out := make(map[PhoneKey]Phone, len(keys))
+	uniq := make([]PhoneKey, 0, len(keys))
+	seen := make(map[PhoneKey]bool, len(keys))
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, k)
+		}
+	}
+	if len(uniq) == 0 {
+		return out, nil
+	}
+	misses, cacheUp := l.fromCache(ctx, uniq, now, out)
+	if len(misses) == 0 {
+		return out, nil
+	}
+	stored, err := selectPhones(ctx, db, misses)
+	if err != nil {
+		return nil, err
+	}
+	var fill []phoneEntry
+	for k, p := range stored {
+		if p.ExpiresAt.After(now) {
+			out[k] = p
+			fill = append(fill, phoneEntry{key: k, phone: p})
+		}
+	}
+	if cacheUp {
+		l.fill(ctx, fill) // not when the read failed: don't wait for Redis twice
+	}
+	return out, nil
+}
+
+// fromCache puts valid cached phones into out and returns the keys to read
+// from PostgreSQL (with the cache off or failing, every key) and whether
+// Redis answered.
+func (l *PhoneLookup) fromCache(ctx context.Context, keys []PhoneKey, now time.Time, out map[PhoneKey]Phone) ([]PhoneKey, bool) {
+	if !l.redis.Enabled() {
+		return keys, false
+	}
+	redisKeys := make([]string, len(keys))
+	for i, k := range keys {
+		redisKeys[i] = l.key(k)
+	}
+	vals, err := l.redis.Client.MGet(ctx, redisKeys...).Result()
+	if err != nil || len(vals) != len(keys) {
+		l.lookups.WithLabelValues(cacheError).Add(float64(len(keys)))
+		l.logger.DebugContext(ctx, "phone cache read failed; reading PostgreSQL", "err", err)
+		return keys, false
+	}
+	var misses []PhoneKey
+	for i, v := range vals {
+		s, isString := v.(string)
+		if v == nil {
+			l.lookups.WithLabelValues(cacheMiss).Inc()
+			misses = append(misses, keys[i])
+			continue
+		}
+		var c cachedPhone
+		if !isString || json.Unmarshal([]byte(s), &c) != nil || c.Phone == "" {
+			l.lookups.WithLabelValues(cacheError).Inc()
+			misses = append(misses, keys[i])
+			continue
+		}
+		if !c.ExpiresAt.After(now) {
+			// The TTL should have removed it; PostgreSQL may know a newer phone.
+			l.lookups.WithLabelValues(cacheMiss).Inc()
+			misses = append(misses, keys[i])
+			continue
+		}
+		l.lookups.WithLabelValues(cacheHit).Inc()
+		out[keys[i]] = Phone{Number: c.Phone, ExpiresAt: c.ExpiresAt.UTC()}
+	}
+	return misses, true
+}
+
+// selectPhones reads the stored phones of keys, expired ones included.
+func selectPhones(ctx context.Context, db sqlx.QueryerContext, keys []PhoneKey) (map[PhoneKey]Phone, error) {
+	const q = `
+		SELECT p.order_nr, p.picker_id, p.phone, p.expires_at
+		FROM picker_phones p
+		JOIN unnest($1::text[], $2::text[]) AS k(order_nr, picker_id)
+		  ON p.order_nr = k.order_nr AND p.picker_id = k.picker_id`
+	orders := make(pq.StringArray, len(keys))
+	pickers := make(pq.StringArray, len(keys))
+	for i, k := range keys {
+		orders[i], pickers[i] = k.OrderNr, k.PickerID
+	}
+	var rows []struct {
+		OrderNr   string    `db:"order_nr"`
+		PickerID  string    `db:"picker_id"`
+		Phone     string    `db:"phone"`
+		ExpiresAt time.Time `db:"expires_at"`
+	}
+	if err := sqlx.SelectContext(ctx, db, &rows, q, orders, pickers); err != nil {
+		return nil, fmt.Errorf("select picker_phones: %w", err)
+	}
+	out := make(map[PhoneKey]Phone, len(rows))
+	for _, r := range rows {
+		out[PhoneKey{OrderNr: r.OrderNr, PickerID: r.PickerID}] = Phone{Number: r.Phone, ExpiresAt: r.ExpiresAt.UTC()}
+	}
+	return out, nil
+}
+
+// store writes the entry of a phone that was just committed, replacing
+// whatever is cached.
+func (l *PhoneLookup) store(ctx context.Context, k PhoneKey, p Phone) {
+	if !l.redis.Enabled() {
+		return
+	}
+	ttl := l.ttl(p)
+	if ttl < time.Millisecond {
+		return // expired (or about to): never cache it
+	}
+	b, _ := json.Marshal(cachedPhone{Phone: p.Number, ExpiresAt: p.ExpiresAt.UTC()})
+	if err := l.redis.Client.Set(ctx, l.key(k), b, ttl).Err(); err != nil {
+		l.writeErrors.Inc()
+		l.logger.WarnContext(ctx, "phone cache write failed; readers use PostgreSQL",
+			"order_nr", k.OrderNr, "picker_id", k.PickerID, "phone", tracking.MaskPhone(p.Number), "err", err)
+	}
+}
+
+// fill caches phones read from PostgreSQL on a miss. SET NX: an entry that
+// a writer put there since our read is newer than what we read, so a fill
+// never replaces it.
+func (l *PhoneLookup) fill(ctx context.Context, entries []phoneEntry) {
+	if !l.redis.Enabled() || len(entries) == 0 {
+		return
+	}
+	pipe := l.redis.Client.Pipeline()
+	n := 0
+	for _, e := range entries {
+		ttl := l.ttl(e.phone)
+		if ttl < time.Millisecond {
+			continue
+		}
+		b, _ := json.Marshal(cachedPhone{Phone: e.phone.Number, ExpiresAt: e.phone.ExpiresAt.UTC()})
+		pipe.SetNX(ctx, l.key(e.key), b, ttl)
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		l.writeErrors.Add(float64(n))
+		l.logger.DebugContext(ctx, "phone cache fill failed", "entries", n, "err", err)
+	}
+}

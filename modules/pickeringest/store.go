@@ -1,0 +1,319 @@
+package pickeringest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform/metrics"
+)
+
+// Applier applies picker events to picker_orders and picker_phones. It is
+// the one place that decides how an event changes a row; the worker and
+// picker-updater both use it.
+type Applier struct {
+	upsertOrder      *prepared
+	upsertPhone      *prepared
+	phones           *PhoneLookup
+	logger           *slog.Logger
+	expiredOnArrival prometheus.Counter
+	now              func() time.Time
+}
+
+// NewApplier builds the Applier. Its statements are prepared on db (on
+// first use), so the transactions given to Apply must come from db.
+// phones writes the cache after a commit.
+func NewApplier(db *sqlx.DB, phones *PhoneLookup, reg prometheus.Registerer, logger *slog.Logger) (*Applier, error) {
+	a := &Applier{
+		upsertOrder: &prepared{db: db, q: qUpsertPickerOrder},
+		upsertPhone: &prepared{db: db, q: qUpsertPickerPhone},
+		phones:      phones,
+		logger:      logger,
+		expiredOnArrival: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "picker_phone_expired_on_arrival_total",
+			Help: "Forwarding phones stored although their expiry had already passed (never shown).",
+		}),
+		now: time.Now,
+	}
+	if err := reg.Register(a.expiredOnArrival); err != nil {
+		return nil, fmt.Errorf("picker-ingest: metrics: %w", err)
+	}
+	return a, nil
+}
+
+// Applied is what Apply did, and what the caller owes after its commit.
+type Applied struct {
+	// Changed reports whether a row changed. False for a duplicate or an
+	// older event, and for event types that write nothing.
+	Changed bool
+
+	phone *phoneEntry // the picker_phones row now stored, cached after commit
+}
+
+type phoneEntry struct {
+	key   PhoneKey
+	phone Phone
+}
+
+// Apply writes ev's effect inside tx: STATUS_CHANGE upserts picker_orders,
+// PICKER_PHONE_FORWARDING_READY upserts picker_phones, other types write
+// nothing. Each upsert is one statement whose conflict rule is the DESIGN's
+// ordering rule, so concurrent workers need no other coordination. An
+// event that does not satisfy its type's rules returns an error wrapping
+// tracking.ErrInvalid (Parse never produces one; a hand-built Event might).
+// Call AfterCommit with the result once tx has committed.
+func (a *Applier) Apply(ctx context.Context, tx *sqlx.Tx, ev Event) (Applied, error) {
+	switch ev.Type {
+	case tracking.EventStatusChange:
+		if err := checkStatusChange(ev); err != nil {
+			return Applied{}, err
+		}
+		changed, err := upsertPickerOrder(a.upsertOrder.query(ctx, tx), ev)
+		if err != nil {
+			return Applied{}, fmt.Errorf("apply picker event %s for order %s: %w", ev.Type, ev.OrderNr, err)
+		}
+		return Applied{Changed: changed}, nil
+	case tracking.EventPickerPhoneForwardingReady:
+		if err := checkPhoneReady(ev); err != nil {
+			return Applied{}, err
+		}
+		stored, changed, err := upsertPickerPhone(a.upsertPhone.query(ctx, tx), ev)
+		if err != nil {
+			return Applied{}, fmt.Errorf("apply picker event %s for order %s: %w", ev.Type, ev.OrderNr, err)
+		}
+		if !changed {
+			return Applied{}, nil
+		}
+		if !stored.ExpiresAt.After(a.now()) {
+			a.expiredOnArrival.Inc()
+		}
+		return Applied{Changed: true, phone: &phoneEntry{key: PhoneKey{OrderNr: ev.OrderNr, PickerID: ev.PickerID}, phone: stored}}, nil
+	default:
+		return Applied{}, nil
+	}
+}
+
+// AfterCommit writes the Redis phone cache entry of a phone event that
+// changed picker_phones (DESIGN §6). A failure is logged with the phone
+// masked and counted, never returned: readers fall back to PostgreSQL, and
+// the entry's TTL bounds how long a stale number can be served.
+func (a *Applier) AfterCommit(ctx context.Context, applied Applied) {
+	if applied.phone == nil {
+		return
+	}
+	a.phones.store(ctx, applied.phone.key, applied.phone.phone)
+}
+
+func checkStatusChange(ev Event) error {
+	var errs []error
+	if ev.OrderNr == "" {
+		errs = append(errs, tracking.Missing(fieldOrderNr))
+	}
+	if !ev.Status.Valid() {
+		errs = append(errs, tracking.Invalid(fieldStatus, "unknown picker order status", tracking.Truncate(string(ev.Status))))
+	}
+	if ev.CreatedAt.IsZero() {
+		errs = append(errs, tracking.Missing(fieldCreatedAt))
+	}
+	return errors.Join(errs...)
+}
+
+func checkPhoneReady(ev Event) error {
+	var errs []error
+	if ev.OrderNr == "" {
+		errs = append(errs, tracking.Missing(fieldOrderNr))
+	}
+	if ev.PickerID == "" {
+		errs = append(errs, tracking.Missing(fieldPickerID))
+	}
+	if ev.CreatedAt.IsZero() {
+		errs = append(errs, tracking.Missing(fieldCreatedAt))
+	}
+	switch f := ev.Forwarding; {
+	case f == nil:
+		errs = append(errs, tracking.Missing(fieldForwarding))
+	default:
+		field := fieldForwarding + "." + fieldPhone
+		if p, err := tracking.NormalizePhone(field, f.Phone); err != nil {
+			errs = append(errs, err)
+		} else if p != f.Phone {
+			errs = append(errs, tracking.Invalid(field, "not normalized", tracking.MaskPhone(f.Phone)))
+		}
+		if f.ExpiresAt.IsZero() {
+			errs = append(errs, tracking.Missing(fieldForwarding+"."+fieldExpiresAt))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// statusOrder is the contract's status list as SQL sees it: a status'
+// position breaks ties between events with the same created_at.
+var statusOrder = func() pq.StringArray {
+	out := make(pq.StringArray, len(tracking.PickerStatuses))
+	for i, s := range tracking.PickerStatuses {
+		out[i] = string(s)
+	}
+	return out
+}()
+
+// The conflict rule of picker_orders, as SQL over the stored row (po) and
+// the event ($2 status, $3 picker_id or NULL, $4 created_at, $5 history key
+// or NULL, $7 the status list):
+//
+//   - the status in force is the one of the greatest (created_at, rank);
+//   - the picker_id is the one of the greatest (created_at, rank, picker_id)
+//     among events that named a picker (absent = "not said");
+//   - status_history keeps the earliest created_at per key.
+//
+// Each is a maximum (or minimum) over the set of events seen, so any
+// delivery order, duplicates included, ends in the same row.
+const (
+	poStatusWins = `(($4::timestamptz, array_position($7::text[], $2::text))
+		> (po.status_event_at, array_position($7::text[], po.status)))`
+	poPickerWins = `($3::text IS NOT NULL AND (po.picker_event_at IS NULL
+		OR ($4::timestamptz, array_position($7::text[], $2::text), $3::text COLLATE "C")
+		 > (po.picker_event_at, array_position($7::text[], po.picker_event_status), (po.payload->>'picker_id') COLLATE "C")))`
+	poHistoryWins = `($5::text IS NOT NULL AND ((po.payload->'status_history'->>$5::text) IS NULL
+		OR (po.payload->'status_history'->>$5::text)::timestamptz > $4::timestamptz))`
+)
+
+// qUpsertPickerOrder applies a STATUS_CHANGE ($1 order_nr, $2 status, $3
+// picker_id or NULL, $4 created_at, $5 history key or NULL, $6 created_at as
+// RFC 3339, $7 the status list). It returns a row only when it changed one:
+// a duplicate or an event older in every respect writes nothing, so
+// updated_at stays.
+const qUpsertPickerOrder = `
+	INSERT INTO picker_orders AS po (order_nr, payload, status_event_at, picker_event_at, picker_event_status)
+	VALUES ($1,
+	        jsonb_strip_nulls(jsonb_build_object(
+	            'picker_id', $3::text,
+	            'status', $2::text,
+	            'status_history', CASE WHEN $5::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object($5::text, $6::text) END)),
+	        $4::timestamptz,
+	        CASE WHEN $3::text IS NULL THEN NULL ELSE $4::timestamptz END,
+	        CASE WHEN $3::text IS NULL THEN NULL ELSE $2::text END)
+	ON CONFLICT (order_nr) DO UPDATE SET
+	    payload = jsonb_strip_nulls(jsonb_build_object(
+	        'picker_id', CASE WHEN ` + poPickerWins + ` THEN $3::text ELSE po.payload->>'picker_id' END,
+	        'status', CASE WHEN ` + poStatusWins + ` THEN $2::text ELSE po.status END,
+	        'status_history', CASE WHEN ` + poHistoryWins + `
+	            THEN po.payload->'status_history' || jsonb_build_object($5::text, $6::text)
+	            ELSE po.payload->'status_history' END)),
+	    status_event_at = CASE WHEN ` + poStatusWins + ` THEN $4::timestamptz ELSE po.status_event_at END,
+	    picker_event_at = CASE WHEN ` + poPickerWins + ` THEN $4::timestamptz ELSE po.picker_event_at END,
+	    picker_event_status = CASE WHEN ` + poPickerWins + ` THEN $2::text ELSE po.picker_event_status END,
+	    updated_at = now()
+	WHERE ` + poStatusWins + ` OR ` + poPickerWins + ` OR ` + poHistoryWins + `
+	RETURNING 1`
+
+// upsertPickerOrder runs qUpsertPickerOrder and reports whether the row changed.
+func upsertPickerOrder(query func(args ...any) *sqlx.Row, ev Event) (bool, error) {
+	var picker, historyKey sql.NullString
+	if ev.PickerID != "" {
+		picker = sql.NullString{String: ev.PickerID, Valid: true}
+	}
+	if k := ev.Status.HistoryKey(); k != "" {
+		historyKey = sql.NullString{String: k, Valid: true}
+	}
+	at := tracking.Normalize(ev.CreatedAt)
+	var one int
+	err := query(ev.OrderNr, string(ev.Status), picker, at, historyKey, formatTime(at), statusOrder).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("upsert picker_orders: %w", err)
+	}
+	return true, nil
+}
+
+// qUpsertPickerPhone applies a PICKER_PHONE_FORWARDING_READY for (order_nr,
+// picker_id): the later expires_at wins, then the later created_at, then
+// the greater phone. It returns the row as stored when it changed.
+const qUpsertPickerPhone = `
+	INSERT INTO picker_phones AS pp (order_nr, picker_id, phone, expires_at, event_at)
+	VALUES ($1, $2, $3, $4, $5)
+	ON CONFLICT (order_nr, picker_id) DO UPDATE SET
+	    phone = EXCLUDED.phone,
+	    expires_at = EXCLUDED.expires_at,
+	    event_at = EXCLUDED.event_at,
+	    updated_at = now()
+	WHERE (EXCLUDED.expires_at, EXCLUDED.event_at, EXCLUDED.phone COLLATE "C")
+	    > (pp.expires_at, pp.event_at, pp.phone COLLATE "C")
+	RETURNING phone, expires_at`
+
+// upsertPickerPhone runs qUpsertPickerPhone.
+func upsertPickerPhone(query func(args ...any) *sqlx.Row, ev Event) (Phone, bool, error) {
+	var p Phone
+	err := query(ev.OrderNr, ev.PickerID, ev.Forwarding.Phone,
+		tracking.Normalize(ev.Forwarding.ExpiresAt), tracking.Normalize(ev.CreatedAt)).Scan(&p.Number, &p.ExpiresAt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Phone{}, false, nil
+	case err != nil:
+		return Phone{}, false, fmt.Errorf("upsert picker_phones: %w", err)
+	}
+	p.ExpiresAt = p.ExpiresAt.UTC()
+	return p, true, nil
+}
+
+// formatTime is how times are written inside payload JSON: RFC 3339 in UTC.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// prepared is a statement prepared once for the pool; database/sql then
+// prepares it once per connection, so each use is one round trip without
+// parsing or planning. Until it is ready, the statement is sent unprepared:
+// preparing needs a connection of its own, and waiting for one while
+// holding a transaction's connection could exhaust the pool.
+type prepared struct {
+	db *sqlx.DB
+	q  string
+
+	mu        sync.Mutex
+	stmt      *sqlx.Stmt
+	preparing bool
+	retryAt   time.Time
+}
+
+// query returns how to run the statement inside tx (which must come from p.db).
+func (p *prepared) query(ctx context.Context, tx *sqlx.Tx) func(args ...any) *sqlx.Row {
+	if stmt := p.ready(); stmt != nil {
+		s := tx.StmtxContext(ctx, stmt)
+		return func(args ...any) *sqlx.Row { return s.QueryRowxContext(ctx, args...) }
+	}
+	return func(args ...any) *sqlx.Row { return tx.QueryRowxContext(ctx, p.q, args...) }
+}
+
+// ready returns the prepared statement, or nil after starting to prepare
+// it in the background (at most once a second after a failure).
+func (p *prepared) ready() *sqlx.Stmt {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stmt != nil || p.preparing || time.Now().Before(p.retryAt) {
+		return p.stmt
+	}
+	p.preparing = true
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stmt, err := p.db.PreparexContext(ctx, p.q)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.preparing = false
+		if err != nil {
+			p.retryAt = time.Now().Add(time.Second)
+			return
+		}
+		p.stmt = stmt
+	}()
+	return nil
+}

@@ -1,0 +1,126 @@
+package pickeringest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/riverqueue/river"
+
+	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform/queue"
+)
+
+// worker applies one picker event per job.
+type worker struct {
+	river.WorkerDefaults[PickerOrderArgs]
+	db      *sqlx.DB
+	applier *Applier
+	metrics *workerMetrics
+	logger  *slog.Logger
+	hooks   *hooks
+}
+
+// hooks let tests act inside the worker's transaction and after its commit.
+type hooks struct {
+	// beforeCommit runs after the upsert and the job's completion, before
+	// the commit; an error rolls both back, as a crash there would.
+	beforeCommit func(ctx context.Context, tx *sqlx.Tx, job *river.Job[PickerOrderArgs]) error
+	// afterCommit runs once the event's rows are committed.
+	afterCommit func(job *river.Job[PickerOrderArgs])
+}
+
+// Work validates the event and applies it in one transaction with the job's
+// completion. Invalid input cancels the job, keeping the error on its row;
+// other failures are returned for River to retry.
+func (w *worker) Work(ctx context.Context, job *river.Job[PickerOrderArgs]) error {
+	start := time.Now()
+	raw, err := job.Args.MarshalJSON()
+	if err != nil {
+		return fmt.Errorf("picker event job %d: args: %w", job.ID, err)
+	}
+	ev, err := Parse(raw, job.CreatedAt)
+	if err != nil {
+		return w.cancel(ctx, job, ev, err)
+	}
+	if !ev.Type.Applied() {
+		w.metrics.count(ev.Type, outcomeIgnored)
+		w.logger.DebugContext(ctx, "picker event ignored", "job_id", job.ID, "event_type", tracking.Truncate(string(ev.Type)))
+		return nil
+	}
+	applied, err := w.applyAndComplete(ctx, job, ev)
+	switch {
+	case err == nil:
+	case errors.Is(err, tracking.ErrInvalid) || isDataError(err):
+		return w.cancel(ctx, job, ev, err)
+	default:
+		w.metrics.count(ev.Type, outcomeRetried)
+		return err // River logs it and retries with backoff
+	}
+	w.metrics.applySeconds.Observe(time.Since(start).Seconds())
+	if ev.CreatedAtFromJob {
+		w.metrics.createdAtMissing.Inc()
+	}
+	outcome := outcomeDuplicate
+	if applied.Changed {
+		outcome = outcomeApplied
+	}
+	w.metrics.count(ev.Type, outcome)
+	w.applier.AfterCommit(ctx, applied)
+	if w.hooks != nil && w.hooks.afterCommit != nil {
+		w.hooks.afterCommit(job)
+	}
+	return nil
+}
+
+// applyAndComplete writes the event's rows and the job's completion in one
+// transaction: a crash leaves both or neither, and the retry gives the
+// same row.
+func (w *worker) applyAndComplete(ctx context.Context, job *river.Job[PickerOrderArgs], ev Event) (Applied, error) {
+	tx, err := w.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return Applied{}, fmt.Errorf("picker event job %d: begin: %w", job.ID, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	applied, err := w.applier.Apply(ctx, tx, ev)
+	if err != nil {
+		return Applied{}, err
+	}
+	if _, err := river.JobCompleteTx[*queue.Driver](ctx, tx.Tx, job); err != nil {
+		return Applied{}, fmt.Errorf("picker event job %d: complete: %w", job.ID, err)
+	}
+	if w.hooks != nil && w.hooks.beforeCommit != nil {
+		if err := w.hooks.beforeCommit(ctx, tx, job); err != nil {
+			return Applied{}, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return Applied{}, fmt.Errorf("picker event job %d: commit: %w", job.ID, err)
+	}
+	return applied, nil
+}
+
+// cancel ends a job whose input can never be applied; its row keeps err.
+func (w *worker) cancel(ctx context.Context, job *river.Job[PickerOrderArgs], ev Event, err error) error {
+	w.metrics.count(ev.Type, outcomeCancelled)
+	w.logger.WarnContext(ctx, "picker event cancelled: invalid input",
+		"job_id", job.ID, "event_type", tracking.Truncate(string(ev.Type)), "order_nr", tracking.Truncate(ev.OrderNr),
+		"err", strings.ReplaceAll(err.Error(), "\n", "; "))
+	return river.JobCancel(err)
+}
+
+// isDataError reports PostgreSQL errors that retrying cannot fix: data
+// exceptions (class 22) and program limits such as an oversized key (54).
+func isDataError(err error) bool {
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) {
+		return false
+	}
+	class := string(pqErr.Code.Class())
+	return class == "22" || class == "54"
+}

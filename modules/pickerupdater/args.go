@@ -1,0 +1,68 @@
+package pickerupdater
+
+import (
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Kinds and queues of the module's jobs (DESIGN §5). River kind = queue name.
+const (
+	// KindUpdater is the periodic job that finds stale picker orders.
+	KindUpdater = "picker_orders_updater"
+	// KindRefresh is the job that refreshes one picker order.
+	KindRefresh = "picker_order_refresh"
+)
+
+// UpdaterArgs is the periodic picker_orders_updater job. It carries nothing:
+// every tick reads the experiment in force and the tables.
+type UpdaterArgs struct{}
+
+// Kind implements river.JobArgs.
+func (UpdaterArgs) Kind() string { return KindUpdater }
+
+// InsertOpts puts the tick on its own queue. A failed tick is not retried:
+// the next one, an interval later, does the same work.
+func (UpdaterArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: KindUpdater, MaxAttempts: 1}
+}
+
+// RefreshArgs asks eats-picker-orders for one picker order and applies the
+// answer. Only order_nr makes the job unique.
+type RefreshArgs struct {
+	OrderNr string `json:"order_nr" river:"unique"`
+	// SeenUpdatedAt is the row's updated_at when the tick found it stale.
+	// If the row has moved since (an event arrived, or another refresh
+	// completed just before this one was enqueued), the order is not stale
+	// any more and the refresh completes without asking. Absent: always ask.
+	SeenUpdatedAt *time.Time `json:"seen_updated_at,omitempty"`
+}
+
+// Kind implements river.JobArgs.
+func (RefreshArgs) Kind() string { return KindRefresh }
+
+// refreshMaxAttempts bounds the retries of one refresh; the order stays
+// stale after that and the next tick enqueues it again.
+const refreshMaxAttempts = 3
+
+// InsertOpts makes the refresh unique per order while one is waiting or
+// running (River requires pending and running in the set; retryable is
+// added so a failing order is not enqueued twice), on its own queue with
+// bounded concurrency.
+func (RefreshArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       KindRefresh,
+		MaxAttempts: refreshMaxAttempts,
+		UniqueOpts: river.UniqueOpts{
+			ByArgs: true,
+			ByState: []rivertype.JobState{
+				rivertype.JobStateAvailable,
+				rivertype.JobStatePending,
+				rivertype.JobStateRunning,
+				rivertype.JobStateRetryable,
+				rivertype.JobStateScheduled,
+			},
+		},
+	}
+}

@@ -1,0 +1,65 @@
+package pickerupdater
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eats/eats-orders-tracking/platform/metrics"
+)
+
+// moduleMetrics are the updater's and the refresh job's own metrics; the
+// upstream client registers its own (eot_picker_orders_*), and River's
+// middleware counts every job by kind and outcome.
+type moduleMetrics struct {
+	// stale counts the orders a tick found stale, by status.
+	stale *prometheus.CounterVec
+	// enqueued counts refresh jobs a tick inserted, or skipped because one
+	// for the order was already pending.
+	enqueued *prometheus.CounterVec
+	// selection times a tick's selection queries, all statuses together.
+	selection prometheus.Histogram
+	// refreshed counts refresh jobs by outcome.
+	refreshed *prometheus.CounterVec
+}
+
+// Refresh outcomes, the values of eot_picker_refresh_total{outcome}.
+const (
+	refreshApplied     = "applied"      // 200: applied, updated_at moved
+	refreshNotFound    = "not_found"    // 404: row left, updated_at moved
+	refreshMalformed   = "malformed"    // not applied, job cancelled
+	refreshRejected    = "rejected"     // a 4xx other than 404: job cancelled
+	refreshUnavailable = "unavailable"  // timeouts, 5xx: River retries
+	refreshBreakerOpen = "breaker_open" // not asked: job snoozed
+	refreshGone        = "gone"         // the row was deleted meanwhile
+	refreshMoved       = "moved"        // the row moved since the tick: not asked
+	refreshOff         = "off"          // PICKER_ORDERS_URL is empty
+)
+
+func newModuleMetrics(reg prometheus.Registerer) (*moduleMetrics, error) {
+	m := &moduleMetrics{
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "picker_updater_stale_total",
+			Help: "Picker orders the updater found quiet past their status' timeout, by status.",
+		}, []string{"status"}),
+		enqueued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "picker_updater_enqueued_total",
+			Help: "Refresh jobs the updater enqueued (inserted) or found already pending (duplicate).",
+		}, []string{"result"}),
+		selection: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: metrics.Namespace, Name: "picker_updater_selection_seconds",
+			Help:    "Time a tick spent selecting stale picker orders and enqueuing their refresh jobs.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		refreshed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "picker_refresh_total",
+			Help: "Picker order refreshes, by outcome (applied, not_found, malformed, rejected, unavailable, breaker_open, gone, moved, off).",
+		}, []string{"outcome"}),
+	}
+	for _, c := range []prometheus.Collector{m.stale, m.enqueued, m.selection, m.refreshed} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register picker updater metrics: %w", err)
+		}
+	}
+	return m, nil
+}

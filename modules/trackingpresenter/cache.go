@@ -1,0 +1,392 @@
+package trackingpresenter
+
+import (
+	"strings"
+	"sync"
+	"time"
+)
+
+// stateCache keeps eaters' order states in process, so polls (which far
+// outnumber changes) touch no database. It is exact, not time-based: the
+// change feed (feed.go) delivers every committed change to orders,
+// picker_orders and picker_phones as an invalidation, in commit order, and
+// a heartbeat through the same feed proves how far behind the feed can be.
+// Nothing is served unless that proof is younger than maxLag, so an answer
+// never lags a committed change by more than maxLag; while the feed is
+// behind or down, every request reads the database.
+//
+// It works in two modes:
+//   - lazy: an entry per eater asked about, filled from the database on a
+//     miss and dropped on a change;
+//   - complete: after the loader installed every listed order of every
+//     eater (install), an eater without an entry has no listed orders,
+//     unless a change marked it dirty since; then every poll is answered
+//     from memory. A change the cache cannot attribute, a lost feed or
+//     running out of room returns it to lazy mode until the next load.
+//
+// Fills race with changes committed while they read: a fill takes a token
+// before reading, and put (or install) refuses or marks dirty whatever an
+// invalidation that arrived since may concern.
+type stateCache struct {
+	maxEntries int
+	maxLag     time.Duration
+	maxAge     time.Duration // life of a lazy entry
+
+	mu       sync.RWMutex
+	entries  map[string]*cacheEntry // by eater_id
+	byOrder  map[string]string      // order_nr → eater_id of the entry holding it
+	complete bool                   // every eater not in entries nor dirty has no listed order
+	dirty    map[string]struct{}    // complete mode: eaters changed since their state was known
+	seq      uint64                 // invalidations applied so far
+	epoch    uint64                 // bumped whenever the feed is (re)established or lost
+	horizon  time.Time              // every change committed before it has been applied; zero: none proven
+	recent   []invalidation         // the last invalidations, the newest last (seq = c.seq)
+	// recentFrom: every invalidation since is in recent (the feed's start,
+	// or the oldest kept after trimming).
+	recentFrom time.Time
+	// raceWindow: how long after a change a phone read through Redis may
+	// still be the old one (picker-ingest writes Redis just after its
+	// commit); an entry holding a phone filled that soon lives no longer.
+	raceWindow time.Duration
+}
+
+// invalidation is one change notification and when it was applied.
+type invalidation struct {
+	key string
+	at  time.Time
+}
+
+type cacheEntry struct {
+	states  []orderState // shared by readers: never modified
+	expires time.Time
+}
+
+// fillToken is the cache's position when a fill started reading.
+type fillToken struct{ seq, epoch uint64 }
+
+// recentMax bounds the invalidations a fill can be checked against; a
+// fill that sees more arrive while it reads is simply not cached.
+const recentMax = 4096
+
+// forever is the expiry of entries that only a change can make stale.
+var forever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func newStateCache(maxEntries int, maxLag, maxAge time.Duration) *stateCache {
+	return &stateCache{
+		maxEntries: maxEntries,
+		maxLag:     maxLag,
+		maxAge:     maxAge,
+		raceWindow: maxLag,
+		entries:    make(map[string]*cacheEntry),
+		byOrder:    make(map[string]string),
+		dirty:      make(map[string]struct{}),
+	}
+}
+
+// cacheResult is what get found, the label of eot_tracking_state_cache_total.
+type cacheResult string
+
+const (
+	cacheHit    cacheResult = "hit"
+	cacheMiss   cacheResult = "miss"   // no valid entry: database
+	cacheBehind cacheResult = "behind" // the feed cannot prove freshness: database
+	cacheOff    cacheResult = "off"
+)
+
+// get returns the eater's states if they are known at now and the feed is
+// at most maxLag behind. A hit may be no states at all.
+func (c *stateCache) get(eater string, now time.Time) ([]orderState, cacheResult) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.horizon.IsZero() || now.Sub(c.horizon) > c.maxLag {
+		return nil, cacheBehind
+	}
+	if e := c.entries[eater]; e != nil {
+		if now.Before(e.expires) {
+			return e.states, cacheHit
+		}
+		return nil, cacheMiss
+	}
+	if _, dirty := c.dirty[eater]; c.complete && !dirty {
+		return nil, cacheHit
+	}
+	return nil, cacheMiss
+}
+
+// begin returns the token a fill passes to put or install.
+func (c *stateCache) begin() fillToken {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return fillToken{seq: c.seq, epoch: c.epoch}
+}
+
+// sinceLocked returns the invalidations after tok, or false when they are
+// not all known any more (too many, or the feed was lost).
+func (c *stateCache) sinceLocked(tok fillToken) ([]invalidation, bool) {
+	if tok.epoch != c.epoch {
+		return nil, false
+	}
+	n := c.seq - tok.seq
+	if n > uint64(len(c.recent)) {
+		return nil, false
+	}
+	return c.recent[len(c.recent)-int(n):], true
+}
+
+// put stores what a fill read at now since tok, unless a change to it may
+// have been committed meanwhile. until, when not zero, is when the states
+// stop being valid by themselves (a phone's life); otherwise a lazy entry
+// lives maxAge and a complete-mode entry until a change. It reports
+// whether the entry was stored.
+func (c *stateCache) put(eater string, tok fillToken, states []orderState, now, until time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	changes, ok := c.sinceLocked(tok)
+	if !ok {
+		return false
+	}
+	for _, inv := range changes {
+		if touches(inv.key, eater, states) {
+			return false
+		}
+	}
+	delete(c.dirty, eater)
+	if old := c.entries[eater]; old != nil {
+		c.unlinkLocked(eater, old)
+		delete(c.entries, eater)
+	}
+	if c.complete && len(states) == 0 && until.IsZero() {
+		return true // absent and clean: no listed orders
+	}
+	if len(c.entries) >= c.maxEntries {
+		c.lazyLocked()
+		c.evictLocked()
+	}
+	expires := until
+	if expires.IsZero() {
+		expires = forever
+		if !c.complete {
+			expires = now.Add(c.maxAge)
+		}
+	}
+	if c.phoneRaceLocked(eater, states, now) {
+		expires = earliest(expires, now.Add(c.raceWindow))
+	}
+	c.entries[eater] = &cacheEntry{states: states, expires: expires}
+	for i := range states {
+		c.byOrder[states[i].OrderNr] = eater
+	}
+	return true
+}
+
+// phoneRaceLocked reports whether states hold a phone that may have been
+// read from Redis before picker-ingest updated it: a change touching them
+// was applied within raceWindow before now (or may have been: the log does
+// not reach back that far).
+func (c *stateCache) phoneRaceLocked(eater string, states []orderState, now time.Time) bool {
+	hasPhone := false
+	for i := range states {
+		if states[i].phone() != nil {
+			hasPhone = true
+			break
+		}
+	}
+	if !hasPhone {
+		return false
+	}
+	since := now.Add(-c.raceWindow)
+	if c.recentFrom.After(since) {
+		return true
+	}
+	for i := len(c.recent) - 1; i >= 0 && c.recent[i].at.After(since); i-- {
+		if touches(c.recent[i].key, eater, states) {
+			return true
+		}
+	}
+	return false
+}
+
+// install replaces everything with a complete load read since tok (its
+// phones read from phonesAt on): the listed states of every eater that has
+// any. Eaters a change since tok may concern are marked dirty instead. It
+// reports false (and changes nothing) when the load cannot be trusted or
+// does not fit.
+func (c *stateCache) install(tok fillToken, loaded map[string]*cacheEntry, phonesAt time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	changes, ok := c.sinceLocked(tok)
+	if !ok || len(loaded) > c.maxEntries {
+		return false
+	}
+	byOrder := make(map[string]string, len(loaded))
+	for eater, e := range loaded {
+		for i := range e.states {
+			byOrder[e.states[i].OrderNr] = eater
+		}
+	}
+	dirty := make(map[string]struct{})
+	for _, inv := range changes {
+		key := inv.key
+		var eater string
+		switch {
+		case strings.HasPrefix(key, "e:"):
+			eater = key[2:]
+		case strings.HasPrefix(key, "o:"):
+			var ok bool
+			if eater, ok = byOrder[key[2:]]; !ok {
+				continue // not listed: a picker change cannot list it
+			}
+		default:
+			return false
+		}
+		dirty[eater] = struct{}{}
+		if e := loaded[eater]; e != nil {
+			for i := range e.states {
+				delete(byOrder, e.states[i].OrderNr)
+			}
+			delete(loaded, eater)
+		}
+	}
+	for eater, e := range loaded {
+		if c.phoneRaceLocked(eater, e.states, phonesAt) {
+			e.expires = earliest(e.expires, phonesAt.Add(c.raceWindow))
+		}
+	}
+	c.entries, c.byOrder, c.dirty, c.complete = loaded, byOrder, dirty, true
+	return true
+}
+
+// touches reports whether an invalidation key may concern the fill.
+func touches(key, eater string, states []orderState) bool {
+	switch {
+	case strings.HasPrefix(key, "e:"):
+		return key[2:] == eater
+	case strings.HasPrefix(key, "o:"):
+		for i := range states {
+			if states[i].OrderNr == key[2:] {
+				return true
+			}
+		}
+		return false
+	default: // "*" and anything unknown
+		return true
+	}
+}
+
+// invalidate applies one change: "e:<eater_id>" concerns the eater,
+// "o:<order_nr>" the eater holding the order (a picker change of an order
+// that is not listed cannot list it), anything else everything.
+func (c *stateCache) invalidate(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	c.recent = append(c.recent, invalidation{key: key, at: time.Now()})
+	if len(c.recent) >= 2*recentMax {
+		c.recent = append(make([]invalidation, 0, 2*recentMax), c.recent[len(c.recent)-recentMax:]...)
+		c.recentFrom = c.recent[0].at
+	}
+	switch {
+	case strings.HasPrefix(key, "e:"):
+		c.dropLocked(key[2:])
+	case strings.HasPrefix(key, "o:"):
+		if eater, ok := c.byOrder[key[2:]]; ok {
+			c.dropLocked(eater)
+		}
+	default:
+		c.lazyLocked()
+		c.clearLocked()
+	}
+}
+
+// advance records that every change committed before t has been applied.
+func (c *stateCache) advance(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.horizon) {
+		c.horizon = t
+	}
+}
+
+// reset forgets everything and every fill in flight: the feed was lost (or
+// just established), so changes may have gone unseen. Nothing is served
+// until the feed proves its freshness again.
+func (c *stateCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	c.horizon = time.Time{}
+	c.recent = nil
+	c.recentFrom = time.Now()
+	c.lazyLocked()
+	c.clearLocked()
+}
+
+// isComplete reports the mode.
+func (c *stateCache) isComplete() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.complete
+}
+
+// lag is how far behind the feed may be at now; -1 when unproven.
+func (c *stateCache) lag(now time.Time) time.Duration {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.horizon.IsZero() {
+		return -1
+	}
+	return now.Sub(c.horizon)
+}
+
+// size is the number of entries.
+func (c *stateCache) size() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
+}
+
+// dropLocked forgets the eater's state; in complete mode it must then be
+// read again.
+func (c *stateCache) dropLocked(eater string) {
+	if e := c.entries[eater]; e != nil {
+		c.unlinkLocked(eater, e)
+		delete(c.entries, eater)
+	}
+	if c.complete {
+		c.dirty[eater] = struct{}{}
+	}
+}
+
+func (c *stateCache) unlinkLocked(eater string, e *cacheEntry) {
+	for i := range e.states {
+		if c.byOrder[e.states[i].OrderNr] == eater {
+			delete(c.byOrder, e.states[i].OrderNr)
+		}
+	}
+}
+
+// lazyLocked leaves complete mode: absent eaters are unknown again.
+func (c *stateCache) lazyLocked() {
+	c.complete = false
+	clear(c.dirty)
+}
+
+func (c *stateCache) clearLocked() {
+	clear(c.entries)
+	clear(c.byOrder)
+}
+
+// evictLocked drops about 1% of the entries, whichever the map's random
+// iteration yields first: cheap, and fair enough for a cache that refills
+// from one indexed query. Only in lazy mode: in complete mode an absent
+// entry means "no orders".
+func (c *stateCache) evictLocked() {
+	n := max(1, c.maxEntries/100)
+	for eater, e := range c.entries {
+		c.unlinkLocked(eater, e)
+		delete(c.entries, eater)
+		if n--; n == 0 {
+			return
+		}
+	}
+}

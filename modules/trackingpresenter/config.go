@@ -1,0 +1,39 @@
+package trackingpresenter
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/eats/eats-orders-tracking/platform/config"
+)
+
+// Config tunes the tracking endpoint's in-process cache.
+type Config struct {
+	// CacheEntries bounds how many eaters' states a replica keeps in
+	// memory (a few hundred bytes per listed order). When every eater
+	// with a listed order fits, the replica holds them all and answers
+	// every poll from memory; otherwise it caches the eaters it is asked
+	// about. 0 turns the cache off: every poll reads PostgreSQL.
+	CacheEntries int `env:"TRACKING_CACHE_ENTRIES" envDefault:"500000"`
+	// CacheMaxAge is how often the whole set is re-read, and the longest a
+	// lazily cached eater lives. A safety net only: the change feed keeps
+	// answers within 1 s of every commit.
+	CacheMaxAge time.Duration `env:"TRACKING_CACHE_MAX_AGE" envDefault:"5m"`
+}
+
+// Validate names the variable that is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.CacheEntries < 0 {
+		errs = append(errs, fmt.Errorf("TRACKING_CACHE_ENTRIES: must be 0 (off) or more (got %d)", c.CacheEntries))
+	}
+	if c.CacheMaxAge < time.Second || c.CacheMaxAge > time.Hour {
+		errs = append(errs, fmt.Errorf("TRACKING_CACHE_MAX_AGE: must be between 1s and 1h (got %s)", c.CacheMaxAge))
+	}
+	return errors.Join(errs...)
+}
+
+func parseConfig(environ config.Environment) (Config, error) {
+	return config.Parse[Config](environ)
+}

@@ -1,0 +1,591 @@
+// Command benchtracking is `go tool task bench:tracking`: it seeds a
+// database with 1,000,000 orders of 200,000 eaters (a tenth retail, with
+// picker orders and phones), then drives two servers with wrk, one after
+// the other, each request for an eater drawn at random:
+//
+//   - the floor: a bare net/http handler that runs one SQL query returning
+//     the rows the endpoint shows (orders, picker orders, valid phones) and
+//     writes them as JSON (`benchtracking floor`);
+//   - the service itself (`eats-orders-tracking serve`), built from the
+//     working tree, on GET /eats/v1/eats-orders-tracking/v1/tracking.
+//
+// Both get the same warm-up, then the rounds alternate floor and endpoint;
+// medians go to docs/benchmarks.md under "## bench:tracking". Run it from
+// the repository root.
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+type options struct {
+	dbURL    string
+	redisURL string
+	eaters   int
+	orders   int
+	conns    int
+	threads  int
+	duration time.Duration
+	warmup   time.Duration
+	rounds   int
+	out      string
+	skipSeed bool
+	floorMax int
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		if err := floor(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	flag.StringVar(&o.dbURL, "db", "postgres://root@127.0.0.1:5432/eot_bench?sslmode=disable", "benchmark database (dropped and re-created unless -skip-seed)")
+	flag.StringVar(&o.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis for the service's phone cache")
+	flag.IntVar(&o.eaters, "eaters", 200_000, "eaters")
+	flag.IntVar(&o.orders, "orders", 1_000_000, "orders")
+	flag.IntVar(&o.conns, "c", 64, "wrk connections")
+	flag.IntVar(&o.threads, "t", 2, "wrk threads")
+	flag.DurationVar(&o.duration, "d", 20*time.Second, "wrk duration of each measured run")
+	flag.DurationVar(&o.warmup, "warmup", 10*time.Second, "unmeasured wrk run against each server first")
+	flag.IntVar(&o.rounds, "rounds", 3, "measured rounds (floor, then endpoint, each round)")
+	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "where to write the results")
+	flag.BoolVar(&o.skipSeed, "skip-seed", false, "reuse the database as seeded by a previous run")
+	flag.IntVar(&o.floorMax, "floor-conns", 20, "the floor's pool size (the service's DATABASE_MAX_CONNS default)")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:tracking:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	ctx := context.Background()
+	tmp, err := os.MkdirTemp("", "bench-tracking-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	step("build the service")
+	bin := filepath.Join(tmp, "eats-orders-tracking")
+	if err := command("go", "build", "-o", bin, ".").Run(); err != nil {
+		return fmt.Errorf("go build: %w", err)
+	}
+	env := append(os.Environ(),
+		"DATABASE_URL="+o.dbURL, "REDIS_URL="+o.redisURL, "REDIS_KEY_PREFIX=eot_bench:",
+		"LOG_LEVEL=warn", "INTERNAL_API_TOKEN=", "PICKER_ORDERS_URL=")
+	if !o.skipSeed {
+		if err := recreate(ctx, o.dbURL); err != nil {
+			return err
+		}
+		step("migrate")
+		m := command(bin, "migrate", "up")
+		m.Env, m.Stdout = env, io.Discard
+		if err := m.Run(); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		step(fmt.Sprintf("seed %d orders of %d eaters", o.orders, o.eaters))
+		start := time.Now()
+		if err := seed(ctx, o.dbURL, o.orders, o.eaters); err != nil {
+			return err
+		}
+		fmt.Printf("  seeded in %s\n", time.Since(start).Round(time.Second))
+	}
+
+	floorAddr, svcAddr := freeAddr(), freeAddr()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	floorCmd := command(self, "floor", "-addr", floorAddr, "-db", o.dbURL, "-conns", strconv.Itoa(o.floorMax))
+	svcCmd := command(bin, "serve")
+	svcCmd.Env = append(env, "HTTP_ADDR="+svcAddr)
+	for _, c := range []*exec.Cmd{floorCmd, svcCmd} {
+		if err := c.Start(); err != nil {
+			return err
+		}
+		defer func() { _ = c.Process.Signal(os.Interrupt); _ = c.Wait() }()
+	}
+	floorURL := "http://" + floorAddr + "/eats/v1/eats-orders-tracking/v1/tracking"
+	svcURL := "http://" + svcAddr + "/eats/v1/eats-orders-tracking/v1/tracking"
+	if err := waitUp("http://"+svcAddr+"/readyz", floorURL); err != nil {
+		return err
+	}
+	step("check both answer the same orders")
+	if err := sameOrders(floorURL, svcURL, o.eaters); err != nil {
+		return err
+	}
+
+	script := filepath.Join(tmp, "eaters.lua")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(luaScript, o.eaters)), 0o600); err != nil {
+		return err
+	}
+	wrkArgs := func(d time.Duration, target string) []string {
+		return []string{"-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.conns), "-d", d.String(), "--latency", "-s", script, target}
+	}
+	if o.warmup > 0 {
+		step("warm-up " + o.warmup.String() + " each")
+		for _, target := range []string{floorURL, svcURL} {
+			if _, err := runWrk(wrkArgs(o.warmup, target)); err != nil {
+				return err
+			}
+		}
+	}
+	load0 := loadAvg()
+	hits0, err := cacheCounts("http://" + svcAddr + "/metrics")
+	if err != nil {
+		return err
+	}
+	var floorRuns, svcRuns []wrkResult
+	for r := 1; r <= o.rounds; r++ {
+		step(fmt.Sprintf("round %d/%d", r, o.rounds))
+		f, err := runWrk(wrkArgs(o.duration, floorURL))
+		if err != nil {
+			return err
+		}
+		s, err := runWrk(wrkArgs(o.duration, svcURL))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  floor    %8.0f req/s  p50 %-8s p99 %s\n", f.rps, f.p50, f.p99)
+		fmt.Printf("  endpoint %8.0f req/s  p50 %-8s p99 %s\n", s.rps, s.p50, s.p99)
+		floorRuns, svcRuns = append(floorRuns, f), append(svcRuns, s)
+	}
+	hits1, err := cacheCounts("http://" + svcAddr + "/metrics")
+	if err != nil {
+		return err
+	}
+	rep := report{opts: o, floor: floorRuns, svc: svcRuns, cache: diff(hits1, hits0), cpus: runtime.NumCPU(), load: [2]string{load0, loadAvg()},
+		wrkCmd: "wrk " + strings.Join(wrkArgs(o.duration, "<url>"), " ")}
+	text := rep.markdown()
+	fmt.Println(text)
+	return writeSection(o.out, "## bench:tracking", text)
+}
+
+func step(s string) { fmt.Printf("== %s (%s)\n", s, time.Now().Format(time.TimeOnly)) }
+
+func command(name string, args ...string) *exec.Cmd {
+	c := exec.Command(name, args...)
+	c.Stdout, c.Stderr = os.Stdout, os.Stderr
+	return c
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitUp(urls ...string) error {
+	deadline := time.Now().Add(time.Minute)
+	for _, u := range urls {
+		for {
+			resp, err := http.Get(u)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s not up within a minute", u)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// recreate drops and creates the benchmark database.
+func recreate(ctx context.Context, dbURL string) error {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return err
+	}
+	name := strings.Trim(u.Path, "/")
+	u.Path = "/postgres"
+	admin, err := sql.Open("postgres", u.String())
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	step("re-create database " + name)
+	if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)"); err != nil {
+		return err
+	}
+	_, err = admin.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name))
+	return err
+}
+
+// seedOrders, seedPickerOrders and seedPhones fill the tables with
+// generate_series. Order i belongs to eater
+// ((i-1) mod E)+1, so each eater has N/E orders: the last one active (a
+// status cycling through the active ones), some of the one before
+// delivered 5 minutes ago (still listed), the rest finished hours ago. A
+// tenth of the orders (i mod 10 = 0) are retail, each with a picker order
+// (active ones cycling through assigned, picking, picking, picked_up,
+// paid; finished ones complete) and a phone (valid for active orders,
+// expired for finished ones). Triggers are off: no change feed for a seed.
+const seedOrders = `
+WITH s AS (
+    SELECT i, ((i - 1) % $2::int) + 1 AS eater, i > $1::int - $2::int AS active, (i > $1::int - 2 * $2::int AND i % 7 = 0) AS recent
+    FROM generate_series(1, $1::int) AS i
+), t AS (
+    SELECT s.*,
+           CASE WHEN i % 10 = 0 THEN 'retail' ELSE (ARRAY['native','native','native','shop','marketplace','pickup','native','native','native'])[i % 10] END AS flow,
+           CASE WHEN active THEN (ARRAY['created','call_center_confirmed','place_confirmed','taken','arrived_to_customer'])[(i / 10) % 5 + 1]
+                WHEN recent THEN 'delivered'
+                WHEN i % 20 = 1 THEN 'cancelled'
+                ELSE 'delivered' END AS status,
+           CASE WHEN active THEN now() - make_interval(mins => (i % 50) + 1)
+                WHEN recent THEN now() - interval '50 minutes'
+                ELSE now() - make_interval(hours => 2 + i % 60) END AS first_at
+    FROM s
+)
+INSERT INTO orders (order_nr, eater_id, payload, event_at, first_event_at)
+SELECT 'B' || lpad(i::text, 7, '0'), eater::text,
+       jsonb_build_object('flow_type', flow, 'status', status,
+           'place', jsonb_build_object('id', (i % 5000)::text, 'name', 'Place ' || (i % 5000), 'phone', '+7999' || lpad((i % 10000000)::text, 7, '0')))
+       || CASE WHEN status IN ('taken', 'arrived_to_customer')
+               THEN jsonb_build_object('courier', jsonb_build_object('name', 'Courier', 'phone', '+7998' || lpad((i % 10000000)::text, 7, '0')))
+               ELSE '{}' END
+       || CASE WHEN active THEN jsonb_build_object('eta', to_char((first_at + interval '1 hour') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+               ELSE '{}' END,
+       CASE WHEN recent THEN now() - interval '5 minutes' WHEN active THEN first_at + interval '1 minute' ELSE first_at + interval '40 minutes' END,
+       first_at
+FROM t`
+
+const seedPickerOrders = `
+WITH r AS (
+    SELECT order_nr, (substr(order_nr, 2)::int) AS i, payload->>'status' AS status FROM orders WHERE payload->>'flow_type' = 'retail'
+), p AS (
+    SELECT order_nr, i, 'picker-' || (i % 3000) AS picker,
+           CASE WHEN status IN ('delivered', 'cancelled') THEN 'complete'
+                ELSE (ARRAY['assigned','picking','picking','picked_up','paid'])[(i / 10) % 5 + 1] END AS pstatus
+    FROM r
+)
+INSERT INTO picker_orders (order_nr, payload, status_event_at)
+SELECT order_nr,
+       jsonb_build_object('picker_id', picker, 'status', pstatus, 'status_history',
+           jsonb_build_object('new_at', to_char(now() AT TIME ZONE 'UTC' - interval '30 minutes', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                              'assigned_at', to_char(now() AT TIME ZONE 'UTC' - interval '25 minutes', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+           || CASE WHEN pstatus IN ('picking', 'picked_up', 'paid', 'complete') THEN jsonb_build_object('picking_at', to_char(now() AT TIME ZONE 'UTC' - interval '20 minutes', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) ELSE '{}' END
+           || CASE WHEN pstatus IN ('picked_up', 'paid', 'complete') THEN jsonb_build_object('picked_up_at', to_char(now() AT TIME ZONE 'UTC' - interval '10 minutes', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) ELSE '{}' END
+           || CASE WHEN pstatus IN ('paid', 'complete') THEN jsonb_build_object('paid_at', to_char(now() AT TIME ZONE 'UTC' - interval '5 minutes', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) ELSE '{}' END),
+       now()
+FROM p`
+
+const seedPhones = `
+INSERT INTO picker_phones (order_nr, picker_id, phone, expires_at, event_at)
+SELECT order_nr, payload->>'picker_id', '+7997' || lpad(substr(order_nr, 2), 7, '0') || ',,' || (substr(order_nr, 2)::int % 1000),
+       CASE WHEN payload->>'status' = 'complete' THEN now() - interval '1 hour' ELSE now() + interval '1 day' END, now()
+FROM picker_orders`
+
+func seed(ctx context.Context, dbURL string, orders, eaters int) error {
+	db, err := sql.Open("postgres", dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck
+	// Triggers off: a seed needs no change feed.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, seedOrders, orders, eaters); err != nil {
+		return fmt.Errorf("seed orders: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, seedPickerOrders); err != nil {
+		return fmt.Errorf("seed picker orders: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, seedPhones); err != nil {
+		return fmt.Errorf("seed phones: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	_, err = db.ExecContext(ctx, "VACUUM ANALYZE orders, picker_orders, picker_phones")
+	return err
+}
+
+// luaScript draws an eater at random for every request, each wrk thread
+// with its own seed.
+const luaScript = `
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("seed", threads)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + (seed or 0))
+end
+request = function()
+  return wrk.format("GET", nil, {["X-Eats-User"] = "user_id=" .. math.random(1, %d)})
+end
+`
+
+type wrkResult struct {
+	rps      float64
+	p50, p99 time.Duration
+	requests int
+}
+
+var (
+	reRPS     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reLatency = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+	reReqs    = regexp.MustCompile(`(\d+) requests in`)
+	reNon2xx  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	reErrors  = regexp.MustCompile(`Socket errors: .*`)
+)
+
+func runWrk(args []string) (wrkResult, error) {
+	out, err := exec.Command("wrk", args...).CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk: %w\n%s", err, out)
+	}
+	s := string(out)
+	if m := reNon2xx.FindStringSubmatch(s); m != nil {
+		return wrkResult{}, fmt.Errorf("wrk: %s non-2xx answers\n%s", m[1], s)
+	}
+	if m := reErrors.FindString(s); m != "" {
+		fmt.Println("  wrk:", m)
+	}
+	var r wrkResult
+	m := reRPS.FindStringSubmatch(s)
+	if m == nil {
+		return r, fmt.Errorf("wrk output without Requests/sec:\n%s", s)
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	if m := reReqs.FindStringSubmatch(s); m != nil {
+		r.requests, _ = strconv.Atoi(m[1])
+	}
+	for _, m := range reLatency.FindAllStringSubmatch(s, -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[m[3]]
+		d := time.Duration(v * float64(unit))
+		if m[1] == "50" {
+			r.p50 = d
+		} else {
+			r.p99 = d
+		}
+	}
+	if r.p50 == 0 || r.p99 == 0 {
+		return r, fmt.Errorf("wrk output without latency distribution:\n%s", s)
+	}
+	return r, nil
+}
+
+// sameOrders checks, for a sample of eaters, that the floor and the
+// endpoint list the same orders in the same order.
+func sameOrders(floorURL, svcURL string, eaters int) error {
+	get := func(u string, eater int) ([]string, error) {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.Header.Set("X-Eats-User", "user_id="+strconv.Itoa(eater))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s: %s", u, resp.Status)
+		}
+		var body struct {
+			Rows []struct {
+				OrderNr string `json:"order_nr"`
+			} `json:"rows"`
+			Payload struct {
+				TrackedOrders []struct {
+					Order struct{ OrderNr string }
+				} `json:"trackedOrders"`
+			} `json:"payload"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return nil, err
+		}
+		var nrs []string
+		for _, r := range body.Rows {
+			nrs = append(nrs, r.OrderNr)
+		}
+		for _, o := range body.Payload.TrackedOrders {
+			nrs = append(nrs, o.Order.OrderNr)
+		}
+		return nrs, nil
+	}
+	shown := 0
+	for e := 1; e <= eaters; e += max(1, eaters/500) {
+		f, err := get(floorURL, e)
+		if err != nil {
+			return err
+		}
+		s, err := get(svcURL, e)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(f, s) {
+			return fmt.Errorf("eater %d: floor lists %v, the endpoint %v", e, f, s)
+		}
+		shown += len(s)
+	}
+	if shown == 0 {
+		return errors.New("no orders listed for any sampled eater: the seed is wrong")
+	}
+	return nil
+}
+
+// cacheCounts reads eot_tracking_state_cache_total by result.
+func cacheCounts(metricsURL string) (map[string]float64, error) {
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	re := regexp.MustCompile(`^eot_tracking_state_cache_total\{result="(\w+)"\} ([0-9.e+]+)$`)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			out[m[1]], _ = strconv.ParseFloat(m[2], 64)
+		}
+	}
+	return out, sc.Err()
+}
+
+func diff(a, b map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range a {
+		out[k] = v - b[k]
+	}
+	return out
+}
+
+type report struct {
+	opts       options
+	floor, svc []wrkResult
+	cache      map[string]float64
+	cpus       int
+	load       [2]string // 1-minute load average before and after the rounds
+	wrkCmd     string
+}
+
+// loadAvg is the 1-minute load average: the machine is shared, so the
+// report says how busy it was.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}
+
+func median[T any](xs []T, key func(T) float64) float64 {
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = key(x)
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func (r report) markdown() string {
+	rps := func(w wrkResult) float64 { return w.rps }
+	p50 := func(w wrkResult) float64 { return float64(w.p50) }
+	p99 := func(w wrkResult) float64 { return float64(w.p99) }
+	ms := func(ns float64) string { return fmt.Sprintf("%.2f ms", ns/1e6) }
+	fRPS, sRPS := median(r.floor, rps), median(r.svc, rps)
+	sP99 := time.Duration(median(r.svc, p99))
+	var b strings.Builder
+	fmt.Fprintf(&b, "## bench:tracking\n\n")
+	fmt.Fprintf(&b, "Run %s on %d CPUs (`go tool task bench:tracking`): %d orders of %d eaters, a tenth retail with picker orders and phones; "+
+		"each eater has one active order, 1 in 7 of them also one delivered 5 minutes ago. `%s`, one eater drawn at random per request "+
+		"(`X-Eats-User: user_id=<1..%d>`). A %s warm-up against each server first, then %d rounds of floor then endpoint; medians of the rounds.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.cpus, r.opts.orders, r.opts.eaters, r.wrkCmd, r.opts.eaters, r.opts.warmup, r.opts.rounds)
+	fmt.Fprintf(&b, "| server | requests/s | p50 | p99 |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| floor: net/http + one SQL query, JSON rows | %.0f | %s | %s |\n", fRPS, ms(median(r.floor, p50)), ms(median(r.floor, p99)))
+	fmt.Fprintf(&b, "| endpoint: the service | %.0f | %s | %s |\n\n", sRPS, ms(median(r.svc, p50)), ms(median(r.svc, p99)))
+	fmt.Fprintf(&b, "Rounds (floor / endpoint req/s): ")
+	for i := range r.floor {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%.0f / %.0f", r.floor[i].rps, r.svc[i].rps)
+	}
+	total := 0.0
+	for _, v := range r.cache {
+		total += v
+	}
+	if total > 0 {
+		fmt.Fprintf(&b, ". Endpoint state cache during the measured rounds: %.0f%% hits, %.0f%% misses, %.0f%% bypassed (change feed not proven fresh)",
+			100*r.cache["hit"]/total, 100*r.cache["miss"]/total, 100*r.cache["behind"]/total)
+	}
+	fmt.Fprintf(&b, ". 1-minute load average %s before the rounds, %s after (the machine is shared; anything above ~2 is other work competing for the 2 CPUs)", r.load[0], r.load[1])
+	b.WriteString(".\n\n")
+	verdict := func(ok bool) string {
+		if ok {
+			return "reached"
+		}
+		return "**not reached**"
+	}
+	fmt.Fprintf(&b, "Target ≥ 1.0× the floor's requests/s: %.2f× — %s. Target p99 ≤ 25 ms: %s — %s.\n",
+		sRPS/fRPS, verdict(sRPS >= fRPS), ms(float64(sP99)), verdict(sP99 <= 25*time.Millisecond))
+	return b.String()
+}
+
+// writeSection replaces the section headed heading (up to the next "## ")
+// in path, or appends it.
+func writeSection(path, heading, section string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	text := string(old)
+	if text == "" {
+		text = "# Benchmarks\n\nEach section is written by the task it is named after.\n"
+	}
+	start := strings.Index(text, heading+"\n")
+	if start < 0 {
+		text = strings.TrimRight(text, "\n") + "\n\n" + section
+	} else {
+		end := strings.Index(text[start+len(heading):], "\n## ")
+		rest := ""
+		if end >= 0 {
+			rest = text[start+len(heading)+end+1:]
+		}
+		text = text[:start] + section + "\n" + rest
+	}
+	return os.WriteFile(path, []byte(strings.TrimRight(text, "\n")+"\n"), 0o644)
+}

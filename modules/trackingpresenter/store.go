@@ -1,0 +1,159 @@
+package trackingpresenter
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/eats/eats-orders-tracking/modules/pickeringest"
+	"github.com/eats/eats-orders-tracking/modules/tracking"
+)
+
+// orderColumns and orderSource read what orderState holds: the orders row
+// and, for retail orders, the picker order. scanOrder maps them.
+const (
+	orderColumns = `
+       o.order_nr,
+       o.payload->>'flow_type',
+       o.payload->>'status',
+       COALESCE(o.payload->'place'->>'id', ''),
+       COALESCE(o.payload->'place'->>'name', ''),
+       COALESCE(o.payload->'place'->>'phone', ''),
+       COALESCE(o.payload->'courier'->>'phone', ''),
+       (o.payload->>'eta')::timestamptz,
+       o.first_event_at,
+       o.event_at,
+       p.order_nr IS NOT NULL,
+       COALESCE(p.payload->>'picker_id', ''),
+       COALESCE(p.payload->>'status', ''),
+       p.payload->'status_history'->>'picking_at' IS NOT NULL,
+       p.payload->'status_history'->>'picked_up_at' IS NOT NULL,
+       p.payload->'status_history'->>'paid_at' IS NOT NULL`
+	orderSource = `
+FROM orders o
+LEFT JOIN picker_orders p ON p.order_nr = o.order_nr AND o.payload->>'flow_type' = 'retail'`
+	// listedSince: not finished, or finished after $1.
+	listedSince = `(o.payload->>'status' NOT IN ('delivered', 'cancelled') OR o.event_at > $1)`
+)
+
+// ordersQuery reads an eater's listed orders in one indexed query, by
+// createdAt (first event), then order_nr.
+const ordersQuery = `SELECT` + orderColumns + orderSource + `
+WHERE o.eater_id = $2 AND ` + listedSince + `
+ORDER BY o.first_event_at, o.order_nr`
+
+// allListedQuery reads every eater's listed orders (the complete load).
+const allListedQuery = `SELECT o.eater_id,` + orderColumns + orderSource + `
+WHERE ` + listedSince
+
+// scanOrder reads one row of orderColumns; extra destinations come first.
+func scanOrder(rows *sql.Rows, extra ...any) (orderState, error) {
+	var (
+		o          orderState
+		eta        sql.NullTime
+		hasPicker  bool
+		p          pickerState
+		flow, st   string
+		pickerStat string
+	)
+	dest := append(extra, &o.OrderNr, &flow, &st, &o.PlaceID, &o.PlaceName, &o.PlacePhone, &o.CourierPhone,
+		&eta, &o.CreatedAt, &o.EventAt,
+		&hasPicker, &p.PickerID, &pickerStat, &p.PickingAt, &p.PickedUpAt, &p.PaidAt)
+	if err := rows.Scan(dest...); err != nil {
+		return o, fmt.Errorf("scan order: %w", err)
+	}
+	o.FlowType, o.Status = tracking.FlowType(flow), tracking.OrderStatus(st)
+	o.CreatedAt, o.EventAt = o.CreatedAt.UTC(), o.EventAt.UTC()
+	if eta.Valid {
+		o.ETA = eta.Time.UTC()
+	}
+	if hasPicker {
+		p.Status = tracking.PickerStatus(pickerStat)
+		o.Picker = &p
+	}
+	return o, nil
+}
+
+// ordersStmt is ordersQuery prepared once per pool connection (database/sql
+// re-prepares it on each connection as needed): a poll that misses the
+// cache costs one round trip and no parsing or planning. It prepares on
+// first use, so building it does no I/O, and retries after a failure.
+type ordersStmt struct {
+	db   *sqlx.DB
+	mu   sync.Mutex
+	stmt *sql.Stmt
+}
+
+func (s *ordersStmt) get(ctx context.Context) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stmt == nil {
+		stmt, err := s.db.PrepareContext(ctx, ordersQuery)
+		if err != nil {
+			return nil, fmt.Errorf("prepare orders query: %w", err)
+		}
+		s.stmt = stmt
+	}
+	return s.stmt, nil
+}
+
+// selectOrders runs ordersQuery for eater.
+func (s *ordersStmt) selectOrders(ctx context.Context, eater string, finishedAfter time.Time) ([]orderState, error) {
+	stmt, err := s.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := stmt.QueryContext(ctx, finishedAfter, eater)
+	if err != nil {
+		return nil, fmt.Errorf("select orders of eater: %w", err)
+	}
+	defer rows.Close()
+	var out []orderState
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read orders: %w", err)
+	}
+	return out, nil
+}
+
+// phoneLookup is what the presenter needs of picker-ingest's phone cache.
+type phoneLookup interface {
+	LookupMany(ctx context.Context, db sqlx.QueryerContext, keys []pickeringest.PhoneKey, now time.Time) (map[pickeringest.PhoneKey]pickeringest.Phone, error)
+}
+
+// attachPhones looks up, in one batch, the current picker's valid phone of
+// every order that may show P2.
+func attachPhones(ctx context.Context, phones phoneLookup, db sqlx.QueryerContext, states []orderState, now time.Time) error {
+	var keys []pickeringest.PhoneKey
+	for i := range states {
+		if states[i].wantsPhone() {
+			keys = append(keys, pickeringest.PhoneKey{OrderNr: states[i].OrderNr, PickerID: states[i].Picker.PickerID})
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	found, err := phones.LookupMany(ctx, db, keys, now)
+	if err != nil {
+		return fmt.Errorf("look up picker phones: %w", err)
+	}
+	for i := range states {
+		if !states[i].wantsPhone() {
+			continue
+		}
+		if p, ok := found[pickeringest.PhoneKey{OrderNr: states[i].OrderNr, PickerID: states[i].Picker.PickerID}]; ok {
+			states[i].Picker.Phone = &p
+		}
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package trackingpresenter
+
+import (
+	"time"
+
+	"github.com/eats/eats-orders-tracking/modules/pickeringest"
+	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform/experiments"
+)
+
+// Constants of the answer (DESIGN §4.1).
+const (
+	checkAfterSeconds = 15
+	// finishedVisible: a delivered or cancelled order stays listed this long
+	// after its status's event time.
+	finishedVisible = 15 * time.Minute
+
+	bannerDesign   = "wide_and_short"
+	bannerForgotID = "retail_forgot_item"
+	bannerKindInfo = "info"
+)
+
+// Tracked order statuses of the picker states P1–P3 (DESIGN §4.2).
+const (
+	statusPickerContactUs = "picker_contact_us"
+	statusPickerCall      = "picker_call"
+	statusPickerPaying    = "picker_paying"
+)
+
+// orderState is what the endpoint knows about one order: the orders row,
+// and for retail orders the picker order and, when P2 may apply, the
+// current picker's valid phone. It depends on nothing but the data, so it
+// can be cached; texts, experiments and the clock apply when it is rendered.
+type orderState struct {
+	OrderNr      string
+	FlowType     tracking.FlowType
+	Status       tracking.OrderStatus
+	PlaceID      string
+	PlaceName    string
+	PlacePhone   string // stored form, "" when none
+	CourierPhone string // stored form, "" when none
+	ETA          time.Time
+	CreatedAt    time.Time // first event
+	EventAt      time.Time // event time of the status in force
+	Picker       *pickerState
+}
+
+// pickerState is the retail order's picker order.
+type pickerState struct {
+	PickerID   string
+	Status     tracking.PickerStatus
+	PickingAt  bool
+	PickedUpAt bool
+	PaidAt     bool
+	// Phone is the current picker's phone, looked up only when the order
+	// may show P2 (picking, not yet picked up); nil when there is none.
+	Phone *pickeringest.Phone
+}
+
+// visible reports whether the order is listed at now: not finished, or
+// finished less than finishedVisible ago.
+func (o *orderState) visible(now time.Time) bool {
+	return !o.Status.Finished() || now.Sub(o.EventAt) < finishedVisible
+}
+
+// pickerView reports whether the picker states apply (not P0): a retail
+// order whose picker order exists, is neither cancelled nor complete, and
+// has not been paid.
+func (o *orderState) pickerView() bool {
+	p := o.Picker
+	return o.FlowType == tracking.FlowRetail && p != nil &&
+		p.Status != tracking.PickerCancelled && p.Status != tracking.PickerComplete && !p.PaidAt
+}
+
+// wantsPhone reports whether P2 may apply, so the phone must be looked up.
+func (o *orderState) wantsPhone() bool {
+	return o.pickerView() && !o.Picker.PickedUpAt && o.Picker.PickingAt && o.Picker.PickerID != ""
+}
+
+// phone is the looked-up phone, or nil.
+func (o *orderState) phone() *pickeringest.Phone {
+	if o.Picker == nil {
+		return nil
+	}
+	return o.Picker.Phone
+}
+
+// renderer turns states into the answer.
+type renderer struct {
+	texts       catalog
+	experiments *experiments.Store
+}
+
+// render builds the tracked orders of eater at now, in the given order
+// (the store sorts by createdAt, then orderNr).
+func (r *renderer) render(eater string, states []orderState, lang language, now time.Time) []TrackedOrder {
+	out := make([]TrackedOrder, 0, len(states))
+	for i := range states {
+		o := &states[i]
+		if !o.visible(now) {
+			continue
+		}
+		out = append(out, r.order(eater, o, lang, now))
+	}
+	return out
+}
+
+func (r *renderer) order(eater string, o *orderState, lang language, now time.Time) TrackedOrder {
+	t := TrackedOrder{
+		Order: TrackedOrderInfo{
+			OrderNr: o.OrderNr, FlowType: string(o.FlowType), Status: string(o.Status),
+			CreatedAt: o.CreatedAt.UTC(),
+		},
+		Place:      TrackedOrderPlace{ID: o.PlaceID, Name: o.PlaceName},
+		CheckAfter: checkAfterSeconds,
+	}
+	if !o.ETA.IsZero() {
+		eta := o.ETA.UTC()
+		t.Order.ETA = &eta
+	}
+	if o.pickerView() && r.pickerCard(&t, eater, o, lang, now) {
+		return t
+	}
+	r.baseCard(&t, o, lang)
+	return t
+}
+
+// pickerCard fills P3, P2 or P1, first match wins; false means the base
+// view (both experiments off for this order).
+func (r *renderer) pickerCard(t *TrackedOrder, eater string, o *orderState, lang language, now time.Time) bool {
+	p := o.Picker
+	if p.PickedUpAt { // P3
+		t.Status = statusPickerPaying
+		t.Title, t.Description = r.texts.text(lang, msgPayingTitle), r.texts.text(lang, msgPayingDescription)
+		t.Actions = []TrackedOrderAction{}
+		return true
+	}
+	kw := experiments.Kwargs{}.
+		With(experiments.EaterID, eater).
+		With(experiments.OrderNr, o.OrderNr).
+		With(experiments.PlaceID, o.PlaceID).
+		With(experiments.FlowType, string(o.FlowType)).
+		With(experiments.Language, string(lang))
+	phoneValid := p.Phone != nil && p.Phone.ExpiresAt.After(now)
+	if p.PickingAt && phoneValid && enabled(CallPicker, r.experiments, kw) { // P2
+		t.Status = statusPickerCall
+		t.Title, t.Description = r.texts.text(lang, msgCallPickerTitle), r.texts.text(lang, msgCallPickerDescription)
+		t.Actions = []TrackedOrderAction{{
+			Type: ActionCall, Title: r.texts.text(lang, msgCallPickerAction),
+			Payload: TrackedOrderActionPayload{ContactType: ContactPicker, Phone: tracking.DisplayPhone(p.Phone.Number)},
+		}}
+		t.Banners = r.forgotItemBanner(lang)
+		return true
+	}
+	if enabled(ContactUs, r.experiments, kw) { // P1
+		t.Status = statusPickerContactUs
+		t.Title, t.Description = r.texts.text(lang, msgContactUsTitle), r.texts.text(lang, msgContactUsDescription)
+		t.Actions = []TrackedOrderAction{{Type: ActionContactUs, Title: r.texts.text(lang, msgContactUsAction)}}
+		t.Banners = r.forgotItemBanner(lang)
+		return true
+	}
+	return false
+}
+
+// enabled reads a flag; an absent experiment is off (DESIGN §7).
+func enabled(key experiments.Key[Flag], store *experiments.Store, kw experiments.Kwargs) bool {
+	f, ok := key.Get(store, kw)
+	return ok && f.Enabled
+}
+
+func (r *renderer) forgotItemBanner(lang language) *TrackedOrderBanners {
+	return &TrackedOrderBanners{Design: bannerDesign, Banners: []TrackedOrderBanner{{
+		ID: bannerForgotID, Kind: bannerKindInfo, Text: r.texts.text(lang, msgForgotItemBanner), AppLink: "",
+	}}}
+}
+
+// baseCard fills the base view: texts by order status and flow type, a call
+// to the place while it prepares the order, a call to the courier while
+// the courier is on the way.
+func (r *renderer) baseCard(t *TrackedOrder, o *orderState, lang language) {
+	store := o.FlowType.IsStore()
+	pick := func(restaurant, shop msgKey) msgKey {
+		if store {
+			return shop
+		}
+		return restaurant
+	}
+	var title, desc msgKey
+	switch o.Status {
+	case tracking.OrderCreated:
+		title, desc = msgCreatedTitle, pick(msgCreatedDescriptionRestaurant, msgCreatedDescriptionStore)
+	case tracking.OrderCallCenterConfirmed, tracking.OrderPlaceConfirmed:
+		title, desc = pick(msgPreparingTitleRestaurant, msgPreparingTitleStore), pick(msgPreparingDescRestaurant, msgPreparingDescStore)
+	case tracking.OrderTaken:
+		title, desc = msgTakenTitle, msgTakenDescription
+	case tracking.OrderArrivedToCustomer:
+		title, desc = msgArrivedTitle, msgArrivedDescription
+	case tracking.OrderDelivered:
+		title, desc = msgDeliveredTitle, msgDeliveredDescription
+	default: // cancelled; ingest admits no other status
+		title, desc = msgCancelledTitle, msgCancelledDescription
+	}
+	t.Status = string(o.Status)
+	t.Title, t.Description = r.texts.text(lang, title), r.texts.text(lang, desc)
+	t.Actions = []TrackedOrderAction{}
+	switch o.Status {
+	case tracking.OrderCreated, tracking.OrderCallCenterConfirmed, tracking.OrderPlaceConfirmed:
+		if o.PlacePhone != "" {
+			t.Actions = append(t.Actions, TrackedOrderAction{
+				Type: ActionCall, Title: r.texts.text(lang, pick(msgCallPlaceRestaurant, msgCallPlaceStore)),
+				Payload: TrackedOrderActionPayload{ContactType: ContactPlace, Phone: tracking.DisplayPhone(o.PlacePhone)},
+			})
+		}
+	case tracking.OrderTaken, tracking.OrderArrivedToCustomer:
+		if o.CourierPhone != "" {
+			t.Actions = append(t.Actions, TrackedOrderAction{
+				Type: ActionCall, Title: r.texts.text(lang, msgCallCourier),
+				Payload: TrackedOrderActionPayload{ContactType: ContactCourier, Phone: tracking.DisplayPhone(o.CourierPhone)},
+			})
+		}
+	}
+}
