@@ -261,35 +261,49 @@ func scanLogsForPhones(t testing.TB, logPath string, digits map[string]string) i
 	}
 	require.NoError(t, err)
 	defer f.Close()
+	leaks, lines, err := findPhones(f, digits)
+	require.NoError(t, err)
+	for i, l := range leaks {
+		if i == 5 {
+			t.Errorf("%s: %d more lines with full phones", logPath, len(leaks)-5)
+			break
+		}
+		t.Errorf("%s line %d holds the full phone %q: %.300s", logPath, l.line, l.phone, l.text)
+	}
+	return lines
+}
+
+type leak struct {
+	line        int
+	phone, text string
+}
+
+// findPhones reads log lines and returns those holding a phone in full,
+// whatever the spaces, dashes, parentheses or fullwidth digits around it.
+func findPhones(r io.Reader, digits map[string]string) ([]leak, int, error) {
 	lengths := map[int]bool{}
 	for d := range digits {
 		lengths[len(d)] = true
 	}
 	runs := regexp.MustCompile(`[0-9]{5,}`)
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	lines, leaks := 0, 0
+	var leaks []leak
+	lines := 0
 	for sc.Scan() {
 		lines++
 		line := asciiDigits(phoneNoise.Replace(sc.Text()))
+	runs:
 		for _, run := range runs.FindAllString(line, -1) {
 			for n := range lengths {
 				for i := 0; i+n <= len(run); i++ {
-					phone, ok := digits[run[i:i+n]]
-					if !ok {
-						continue
-					}
-					leaks++
-					if leaks <= 5 {
-						t.Errorf("%s line %d holds the full phone %q: %.300s", logPath, lines, phone, sc.Text())
+					if phone, ok := digits[run[i:i+n]]; ok {
+						leaks = append(leaks, leak{line: lines, phone: phone, text: sc.Text()})
+						break runs
 					}
 				}
 			}
 		}
 	}
-	require.NoError(t, sc.Err())
-	if leaks > 5 {
-		t.Errorf("%s: %d more full phones", logPath, leaks-5)
-	}
-	return lines
+	return leaks, lines, sc.Err()
 }

@@ -62,8 +62,13 @@ func newProducer(t testing.TB, dsn string, urls []string) *producer {
 // run emits rate jobs per second from next until ctx ends, then delivers
 // whatever is still pending, retrying for up to two minutes.
 func (p *producer) run(ctx context.Context, rate float64, next func() job) {
-	start := time.Now()
-	emitted := 0
+	p.runVarying(ctx, func() float64 { return rate }, next)
+}
+
+// runVarying is run with a rate that may change while it runs.
+func (p *producer) runVarying(ctx context.Context, rate func() float64, next func() job) {
+	last := time.Now()
+	budget := 0.0
 	var pending []job
 	var backoff time.Duration
 	var retryAt time.Time
@@ -77,11 +82,13 @@ func (p *producer) run(ctx context.Context, rate float64, next func() job) {
 		if ctx.Err() != nil {
 			break
 		}
-		for due := int(rate*time.Since(start).Seconds()) - emitted; due > 0; due-- {
+		now := time.Now()
+		budget += rate() * now.Sub(last).Seconds()
+		last = now
+		for ; budget >= 1; budget-- {
 			pending = append(pending, next())
-			emitted++
 		}
-		if time.Now().Before(retryAt) {
+		if now.Before(retryAt) {
 			continue
 		}
 		var err error
