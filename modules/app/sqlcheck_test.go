@@ -83,8 +83,8 @@ func TestNoStringBuiltSQL(t *testing.T) {
 	}
 	sort.Strings(failures)
 	if len(failures) > 0 {
-		t.Fatalf("SQL built at run time (values must go in as $n parameters; identifiers through pq.QuoteIdentifier):\n%s",
-			strings.Join(failures, "\n"))
+		t.Fatalf("%d of %d database calls take SQL built at run time (values must go in as $n parameters; identifiers through pq.QuoteIdentifier):\n%s",
+			len(failures), calls, strings.Join(failures, "\n"))
 	}
 	require.Positive(t, calls, "no database call found: the check looks in the wrong place")
 	t.Logf("%d database calls in %d packages checked", calls, len(pkgs))

@@ -402,7 +402,9 @@ func TestUpstreamOrderMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := setupUpstream(t, upstreamConfig{})
+			// Generous deadline: these cases are about decoding, and a 1 MiB
+			// answer under -race on a loaded 2-core machine can take seconds.
+			b := setupUpstream(t, upstreamConfig{AttemptTimeout: 15 * time.Second})
 			if tt.set != nil {
 				b.fake.Set("o1", *tt.set)
 			} else {

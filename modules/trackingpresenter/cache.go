@@ -44,6 +44,10 @@ type stateCache struct {
 	// recentFrom: every invalidation since is in recent (the feed's start,
 	// or the oldest kept after trimming).
 	recentFrom time.Time
+	// loadKeys collects the invalidations applied while a complete load
+	// reads (nil when none runs), however many: install marks their eaters
+	// dirty.
+	loadKeys map[string]struct{}
 	// raceWindow: how long after a change a phone read through Redis may
 	// still be the old one (picker-ingest writes Redis just after its
 	// commit); an entry holding a phone filled that soon lives no longer.
@@ -206,16 +210,33 @@ func (c *stateCache) phoneRaceLocked(eater string, states []orderState, now time
 	return false
 }
 
-// install replaces everything with a complete load read since tok (its
-// phones read from phonesAt on): the listed states of every eater that has
-// any. Eaters a change since tok may concern are marked dirty instead. It
-// reports false (and changes nothing) when the load cannot be trusted or
-// does not fit.
+// beginLoad starts collecting the changes a complete load must account
+// for; it returns the load's token for install.
+func (c *stateCache) beginLoad() fillToken {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loadKeys = make(map[string]struct{})
+	return fillToken{seq: c.seq, epoch: c.epoch}
+}
+
+// endLoad stops collecting (a load that failed).
+func (c *stateCache) endLoad() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.loadKeys = nil
+}
+
+// install replaces everything with a complete load read since tok (from
+// beginLoad; its phones read from phonesAt on): the listed states of every
+// eater that has any. Eaters a change since tok may concern are marked
+// dirty instead. It reports false (and changes nothing) when the load
+// cannot be trusted or does not fit.
 func (c *stateCache) install(tok fillToken, loaded map[string]*cacheEntry, phonesAt time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	changes, ok := c.sinceLocked(tok)
-	if !ok || len(loaded) > c.maxEntries {
+	keys := c.loadKeys
+	c.loadKeys = nil
+	if keys == nil || tok.epoch != c.epoch || len(loaded) > c.maxEntries {
 		return false
 	}
 	byOrder := make(map[string]string, len(loaded))
@@ -225,8 +246,7 @@ func (c *stateCache) install(tok fillToken, loaded map[string]*cacheEntry, phone
 		}
 	}
 	dirty := make(map[string]struct{})
-	for _, inv := range changes {
-		key := inv.key
+	for key := range keys {
 		var eater string
 		switch {
 		case strings.HasPrefix(key, "e:"):
@@ -280,6 +300,9 @@ func (c *stateCache) invalidate(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
+	if c.loadKeys != nil {
+		c.loadKeys[key] = struct{}{}
+	}
 	c.recent = append(c.recent, invalidation{key: key, at: time.Now()})
 	if len(c.recent) >= 2*recentMax {
 		c.recent = append(make([]invalidation, 0, 2*recentMax), c.recent[len(c.recent)-recentMax:]...)
@@ -317,6 +340,7 @@ func (c *stateCache) reset() {
 	c.horizon = time.Time{}
 	c.recent = nil
 	c.recentFrom = time.Now()
+	c.loadKeys = nil
 	c.lazyLocked()
 	c.clearLocked()
 }

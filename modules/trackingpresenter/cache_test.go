@@ -63,7 +63,7 @@ func TestCacheEntryWithAPhoneExpiresWithIt(t *testing.T) {
 	_, res = c.get("e1", now.Add(time.Second))
 	require.Equal(t, cacheMiss, res)
 
-	require.True(t, c.install(c.begin(), map[string]*cacheEntry{"e1": {states: states("o1"), expires: now.Add(2 * time.Second)}}, now))
+	require.True(t, c.install(c.beginLoad(), map[string]*cacheEntry{"e1": {states: states("o1"), expires: now.Add(2 * time.Second)}}, now))
 	c.advance(now.Add(2 * time.Second))
 	_, res = c.get("e1", now.Add(2*time.Second))
 	require.Equal(t, cacheMiss, res, "in complete mode too")
@@ -149,7 +149,7 @@ func TestCacheIsBounded(t *testing.T) {
 func TestCacheCompleteMode(t *testing.T) {
 	t.Parallel()
 	c, now := testCache(10)
-	require.True(t, c.install(c.begin(), map[string]*cacheEntry{
+	require.True(t, c.install(c.beginLoad(), map[string]*cacheEntry{
 		"e1": {states: states("o1"), expires: forever},
 		"e2": {states: states("o2", "o3"), expires: forever},
 	}, now))
@@ -198,7 +198,7 @@ func TestCacheInstallAccountsForChangesDuringTheLoad(t *testing.T) {
 			"e3": {states: states("o3"), expires: forever},
 		}
 	}
-	tok := c.begin()
+	tok := c.beginLoad()
 	c.invalidate("o:o2")       // e2's picker order changed
 	c.invalidate("e:e4")       // e4's first order
 	c.invalidate("o:unlisted") // irrelevant
@@ -211,18 +211,32 @@ func TestCacheInstallAccountsForChangesDuringTheLoad(t *testing.T) {
 	_, res := c.get("e3", now)
 	require.Equal(t, cacheHit, res)
 
-	tok = c.begin()
+	tok = c.beginLoad()
 	c.invalidate("*")
 	require.False(t, c.install(tok, loaded(), now))
-	tok = c.begin()
+	tok = c.beginLoad()
 	c.reset()
 	require.False(t, c.install(tok, loaded(), now))
-	require.False(t, c.install(c.begin(), map[string]*cacheEntry{"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}, "i": {}, "j": {}, "k": {}}, now),
+	require.False(t, c.install(c.beginLoad(), map[string]*cacheEntry{"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}, "i": {}, "j": {}, "k": {}}, now),
 		"more eaters than fit")
+
+	// However many changes a load sees, it installs, their eaters dirty.
+	c.advance(now)
+	tok = c.beginLoad()
+	for i := range 3 * recentMax {
+		c.invalidate(fmt.Sprintf("e:x%d", i))
+	}
+	c.invalidate("o:o1")
+	require.True(t, c.install(tok, loaded(), now))
+	for eater, want := range map[string]cacheResult{"e1": cacheMiss, "e2": cacheHit, "x0": cacheMiss, "x9999": cacheMiss, "y": cacheHit} {
+		_, res := c.get(eater, now)
+		require.Equal(t, want, res, eater)
+	}
+	require.False(t, c.install(tok, loaded(), now), "a token installs once")
 
 	// Running out of room leaves complete mode, then evicts.
 	c.advance(now)
-	require.True(t, c.install(c.begin(), loaded(), now))
+	require.True(t, c.install(c.beginLoad(), loaded(), now))
 	for i := range 10 {
 		c.put(fmt.Sprintf("x%d", i), c.begin(), states(fmt.Sprintf("ox%d", i)), now, noExpiry)
 	}
@@ -261,7 +275,7 @@ func TestCacheShortensEntriesWithAPhoneReadRightAfterAChange(t *testing.T) {
 	require.True(t, c.put("e2", c.begin(), states("o2"), later, noExpiry))
 	require.True(t, c.entries["e2"].expires.After(later.Add(c.raceWindow)), "no phone, no race")
 
-	tok := c.begin()
+	tok := c.beginLoad()
 	loaded := map[string]*cacheEntry{"e1": {states: withPhone("o1", later), expires: forever}, "e3": {states: withPhone("o3", later), expires: forever}}
 	require.True(t, c.install(tok, loaded, later))
 	require.Equal(t, later.Add(c.raceWindow), c.entries["e1"].expires)

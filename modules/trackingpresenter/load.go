@@ -99,7 +99,7 @@ func (l *loader) run(ctx context.Context) {
 
 var (
 	errTooBig   = errors.New("too many eaters")
-	errOutdated = errors.New("changes during the load could not be checked")
+	errOutdated = errors.New("the change feed was lost, or a change concerned everything, during the load")
 )
 
 // phoneBatch bounds the keys of one phone lookup during a load.
@@ -108,7 +108,13 @@ const phoneBatch = 1000
 // loadAll reads every listed order and installs the complete set. It
 // returns the number of eaters with listed orders.
 func (p *presenter) loadAll(ctx context.Context) (int, error) {
-	tok := p.cache.begin()
+	tok := p.cache.beginLoad()
+	installed := false
+	defer func() {
+		if !installed {
+			p.cache.endLoad()
+		}
+	}()
 	now := p.now()
 	rows, err := p.db.QueryContext(ctx, allListedQuery, now.Add(-finishedVisible))
 	if err != nil {
@@ -165,7 +171,8 @@ func (p *presenter) loadAll(ctx context.Context) (int, error) {
 	if n > p.cache.maxEntries {
 		return n, errTooBig
 	}
-	// install owns loaded from here on.
+	// install owns loaded from here on, and ends the load either way.
+	installed = true
 	if !p.cache.install(tok, loaded, phonesAt) {
 		return n, errOutdated
 	}

@@ -269,7 +269,6 @@ func TestMalformedJobs(t *testing.T) {
 	waitSettled(t, b.db, 2*time.Minute)
 
 	jobs := prod.jobs()
-	rep := requireJobsDone(t, b.db, jobs)
 	byField := map[string]int{}
 	badPicker, badOrders := 0, 0
 	for _, j := range jobs {
@@ -284,6 +283,9 @@ func TestMalformedJobs(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, badPicker+badOrders, 1000)
+	t.Logf("produced %d malformed jobs (%d picker events, %d order events; %d ways of breaking %d fields) among %d valid events",
+		badPicker+badOrders, badPicker, badOrders, len(cases), len(byField), len(jobs)-badPicker-badOrders)
+	rep := requireJobsDone(t, b.db, jobs)
 	after, err := p.scrape(context.Background())
 	require.NoError(t, err)
 	counted := func(name string, labels map[string]string) int {

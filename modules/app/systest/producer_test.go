@@ -445,6 +445,25 @@ func waitDrained(t testing.TB, db *sqlx.DB, within time.Duration) time.Duration 
 	}
 }
 
+// tryDrain is waitDrained that reports instead of failing.
+func tryDrain(db *sqlx.DB, within time.Duration) (time.Duration, error) {
+	start := time.Now()
+	const q = `SELECT count(*) FROM river_job WHERE queue IN ($1, $2) AND state NOT IN ('completed', 'cancelled', 'discarded')`
+	for {
+		var n int
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := db.GetContext(ctx, &n, q, pickerQueue, ordersQueue)
+		cancel()
+		if err == nil && n == 0 {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > within {
+			return time.Since(start), fmt.Errorf("%d jobs still not done %s later (last error %v)", n, within, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitSettled waits until every job of the event queues is finalized or
 // has failed at least twice (retrying with backoff: stuck, for the checks
 // to report), and returns how long that took.

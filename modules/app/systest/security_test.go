@@ -144,7 +144,7 @@ func TestTrackingShowsOnlyOwnOrders(t *testing.T) {
 		}
 		return nil
 	}
-	poll := newPoller([]string{p.URL}, w.eaters, 200, 16)
+	poll := newPoller([]string{p.URL}, w.eaters, 200, 32)
 	poll.check = isolation
 
 	stop := startProducing(prod, 150, w.next)
