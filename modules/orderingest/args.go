@@ -179,10 +179,13 @@ func (a *OrderArgs) snapshot() (snapshot, error) {
 	at, err := tracking.ParseTime("created_at", a.CreatedAt)
 	check(err)
 	s.EventAt = at
-	// PostgreSQL text cannot hold NUL; such a value would fail on every retry.
+	// Keys too long for an index, or a NUL anywhere (PostgreSQL text cannot
+	// hold one), would fail on every retry: cancel them as invalid instead.
+	for _, id := range [][2]string{{"order_nr", a.OrderNr}, {"eater_id", a.EaterID}, {"place.id", s.Payload.Place.ID}} {
+		check(tracking.CheckID(id[0], id[1]))
+	}
 	texts := [][2]string{
-		{"order_nr", a.OrderNr}, {"eater_id", a.EaterID},
-		{"place.id", s.Payload.Place.ID}, {"place.name", s.Payload.Place.Name}, {"place.address", s.Payload.Place.Address},
+		{"place.name", s.Payload.Place.Name}, {"place.address", s.Payload.Place.Address},
 	}
 	if s.Payload.Courier != nil {
 		texts = append(texts, [2]string{"courier.name", s.Payload.Courier.Name})

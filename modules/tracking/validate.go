@@ -98,3 +98,20 @@ func Truncate(s string) string {
 	}
 	return s[:max] + "…"
 }
+
+// MaxIDLen bounds identifiers (order_nr, eater_id, place_id, picker_id): a
+// key longer than a btree entry can hold would fail on every retry instead
+// of being cancelled as invalid.
+const MaxIDLen = 256
+
+// CheckID rejects an identifier that is too long or holds a NUL (which
+// PostgreSQL text cannot store); both would otherwise fail forever.
+func CheckID(field, value string) error {
+	switch {
+	case len(value) > MaxIDLen:
+		return Invalid(field, "longer than 256 bytes", Truncate(value))
+	case strings.ContainsRune(value, 0):
+		return Invalid(field, "contains a NUL character", Truncate(strings.ReplaceAll(value, "\x00", `\0`)))
+	}
+	return nil
+}
