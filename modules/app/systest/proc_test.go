@@ -93,7 +93,9 @@ func (p *proc) spawn() {
 		cmd.Env = append(cmd.Env, k+"="+v) // later entries win
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, and killed with the test binary should that
+	// die without running its cleanups (a timeout, a ^C).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	require.NoError(p.t, cmd.Start())
 	done := make(chan struct{})
 	p.mu.Lock()
