@@ -171,8 +171,8 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("  floor    %8.0f req/s  p50 %-8s p99 %s\n", f.rps, f.p50, f.p99)
-		fmt.Printf("  endpoint %8.0f req/s  p50 %-8s p99 %s\n", s.rps, s.p50, s.p99)
+		fmt.Printf("  floor    %8.0f req/s  p50 %-8s p99 %s  (load %s)\n", f.rps, f.p50.Round(10*time.Microsecond), f.p99.Round(10*time.Microsecond), loadAvg())
+		fmt.Printf("  endpoint %8.0f req/s  p50 %-8s p99 %s  (load %s)\n", s.rps, s.p50.Round(10*time.Microsecond), s.p99.Round(10*time.Microsecond), loadAvg())
 		floorRuns, svcRuns = append(floorRuns, f), append(svcRuns, s)
 	}
 	hits1, err := cacheCounts("http://" + svcAddr + "/metrics")
@@ -537,12 +537,12 @@ func (r report) markdown() string {
 	fmt.Fprintf(&b, "| server | requests/s | p50 | p99 |\n|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| floor: net/http + one SQL query, JSON rows | %.0f | %s | %s |\n", fRPS, ms(median(r.floor, p50)), ms(median(r.floor, p99)))
 	fmt.Fprintf(&b, "| endpoint: the service | %.0f | %s | %s |\n\n", sRPS, ms(median(r.svc, p50)), ms(median(r.svc, p99)))
-	fmt.Fprintf(&b, "Rounds (floor / endpoint req/s): ")
+	fmt.Fprintf(&b, "Rounds (req/s floor / endpoint; p99 floor / endpoint): ")
 	for i := range r.floor {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%.0f / %.0f", r.floor[i].rps, r.svc[i].rps)
+		fmt.Fprintf(&b, "%.0f / %.0f; %s / %s", r.floor[i].rps, r.svc[i].rps, ms(float64(r.floor[i].p99)), ms(float64(r.svc[i].p99)))
 	}
 	total := 0.0
 	for _, v := range r.cache {
