@@ -49,6 +49,8 @@ import (
 // Sizes and tuning come from the environment: BENCH_EVENTS (100000),
 // BENCH_ORDERS (20000), BENCH_RATE (500/s), BENCH_LATENCY_SECONDS (20),
 // PICKER_INGEST_MAX_WORKERS and DATABASE_MAX_CONNS (the service's defaults).
+// Diagnostics: BENCH_ONLY=bare|ingest|noop|latency runs one phase;
+// BENCH_FEED_TRIGGERS=off disables the tables' NOTIFY triggers in every phase.
 func BenchmarkIngest(b *testing.B) {
 	cfg := benchConfig{
 		events:  envInt(b, "BENCH_EVENTS", 100_000),

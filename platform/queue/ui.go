@@ -25,10 +25,20 @@ func NewUI(lc fx.Lifecycle, client *Client, logger *slog.Logger) (httpapi.Handle
 	if err != nil {
 		return httpapi.Handler{}, fmt.Errorf("queue: riverui: %w", err)
 	}
-	lc.Append(fx.StartHook(func(ctx context.Context) error {
-		// The start context ends after start-up; the dashboard lives on.
-		return h.Start(context.WithoutCancel(ctx))
-	}))
+	// The start context ends after start-up, so the dashboard gets its own,
+	// cancelled on stop so its goroutines end with the app.
+	var cancel context.CancelFunc = func() {}
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			var uiCtx context.Context
+			uiCtx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+			return h.Start(uiCtx)
+		},
+		OnStop: func(context.Context) error {
+			cancel()
+			return nil
+		},
+	})
 	return httpapi.Handler{Pattern: UIPrefix + "/", Handler: h, Internal: true}, nil
 }
 

@@ -139,6 +139,18 @@ func (m metrics) has(name string) bool {
 	return false
 }
 
+// by5xx is how many requests each route answered with a 5xx, by route
+// and code.
+func (m metrics) by5xx() map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range m {
+		if s.name == "eot_http_request_duration_seconds_count" && strings.HasPrefix(s.labels["code"], "5") && s.value > 0 {
+			out[s.labels["route"]+" "+s.labels["code"]] += s.value
+		}
+	}
+	return out
+}
+
 // count5xx is how many requests any route answered with a 5xx.
 func (m metrics) count5xx() float64 {
 	total := 0.0

@@ -53,6 +53,10 @@ func TestSoak(t *testing.T) {
 	prod := newProducer(t, b.dsn, nil)
 	poll := newPoller([]string{p.URL}, w.eaters, soakPollRate, 64)
 
+	// Idle before and after: what the load leaves behind, whatever the
+	// number of requests and jobs in flight while it runs.
+	idleBefore, err := heapSample(p, false)
+	require.NoError(t, err)
 	start := time.Now()
 	stop := startProducing(prod, soakEventRate, w.next)
 	pollCtx, stopPolling := context.WithCancel(context.Background())
@@ -88,6 +92,14 @@ func TestSoak(t *testing.T) {
 	var backlog int
 	require.NoError(t, b.db.Get(&backlog, `SELECT count(*) FROM river_job WHERE queue IN ($1, $2) AND state NOT IN ('completed', 'cancelled', 'discarded')`, pickerQueue, ordersQueue))
 	drained, drainErr := tryDrain(b.db, 3*time.Minute)
+	var idleAfter soakSample
+	if drainErr == nil {
+		// A moment for the last requests and jobs to end; the state cache
+		// keeps its entries (up to 60 s), so the heap is only reported.
+		steady(5 * time.Second)
+		idleAfter, err = heapSample(p, false)
+		require.NoError(t, err)
+	}
 
 	jobs := prod.jobs()
 	all := poll.stats(start, end)
@@ -118,6 +130,7 @@ func TestSoak(t *testing.T) {
 		events: len(jobs), eventRate: float64(len(jobs)) / end.Sub(start).Seconds(), insertFailures: insertFailures,
 		cancelled: cancelled, applyP50: percentile(lat, 0.5), applyP99: percentile(lat, 0.99), backlog: backlog, drained: drained,
 		served5xx: served5xx, heapFirst: heapFirst, heapLast: heapLast, gorFirst: gorFirst, gorLast: gorLast,
+		idleBefore: idleBefore, idleAfter: idleAfter,
 	}
 	var failures []string
 	fail := func(format string, args ...any) { failures = append(failures, fmt.Sprintf(format, args...)) }
@@ -128,7 +141,7 @@ func TestSoak(t *testing.T) {
 		fail("%d of %d tracking requests failed", all.Bad, all.N)
 	}
 	if served5xx > 0 {
-		fail("the service counted %.0f 5xx answers", served5xx)
+		fail("the service counted %.0f 5xx answers %v (a request the client gave up on, after 5 s, counts as a 500)", served5xx, metrics.by5xx())
 	}
 	if cancelled > 0 {
 		fail("%d valid events cancelled", cancelled)
@@ -147,6 +160,8 @@ func TestSoak(t *testing.T) {
 	}
 	if drainErr != nil {
 		fail("the events fell behind: %d waiting when the load stopped, %v", backlog, drainErr)
+	} else if idleAfter.goroutines > idleBefore.goroutines+goroutineSlack {
+		fail("goroutines idle before the load %.0f, idle after it %.0f: something the load started never ended", idleBefore.goroutines, idleAfter.goroutines)
 	}
 	summary.failures = failures
 	if drainErr == nil {
@@ -224,6 +239,7 @@ type soakSummary struct {
 	backlog                     int
 	applyP50, applyP99, drained time.Duration
 	failures                    []string
+	idleBefore, idleAfter       soakSample
 	served5xx                   float64
 	heapFirst, heapLast         float64
 	gorFirst, gorLast           float64
@@ -233,10 +249,10 @@ type soakSummary struct {
 func (s soakSummary) line() string {
 	return fmt.Sprintf("%s of load: %d tracking polls (%.0f/s, %d failed, %d not sent on time), p50 %s p99 %s max %s after warm-up; "+
 		"%d events (%.0f/s, %d cancelled), apply p50 %s p99 %s, %d waiting when the load stopped, drained %s after it; heap in use after GC %.1f → %.1f MiB, goroutines %.0f → %.0f "+
-		"(medians of the first and last third of %d samples every %s after a %s warm-up); tables = model (%d picker orders, %d phones, %d orders); 5xx: %.0f; failures: %v",
+		"(medians of the first and last third of %d samples every %s after a %s warm-up), idle goroutines %.0f before the load and %.0f after; tables = model (%d picker orders, %d phones, %d orders); 5xx: %.0f; failures: %v",
 		s.duration.Round(time.Second), s.polls, s.pollRate, s.pollBad, s.dropped, s.p50.Round(10*time.Microsecond), s.p99.Round(10*time.Microsecond), s.max.Round(time.Millisecond),
 		s.events, s.eventRate, s.cancelled, s.applyP50.Round(time.Millisecond), s.applyP99.Round(time.Millisecond), s.backlog, s.drained.Round(time.Millisecond),
-		s.heapFirst/(1<<20), s.heapLast/(1<<20), s.gorFirst, s.gorLast, s.samples, s.every, s.warmup, s.picker, s.phones, s.orders, s.served5xx, s.failures)
+		s.heapFirst/(1<<20), s.heapLast/(1<<20), s.gorFirst, s.gorLast, s.samples, s.every, s.warmup, s.idleBefore.goroutines, s.idleAfter.goroutines, s.picker, s.phones, s.orders, s.served5xx, s.failures)
 }
 
 // The soak's section of docs/reliability.md lies between these markers.
@@ -265,7 +281,8 @@ func recordSoak(s soakSummary, samples []soakSample) error {
 	row("events", "%d at %.0f/s; cancelled %d; insert retries %d", s.events, s.eventRate, s.cancelled, s.insertFailures)
 	row("event applied (insert → commit)", "p50 %s, p99 %s; %d waiting when the load stopped, drained %s after it", s.applyP50.Round(time.Millisecond), s.applyP99.Round(time.Millisecond), s.backlog, s.drained.Round(time.Millisecond))
 	row("heap in use after GC", "%.1f MiB (first third median) → %.1f MiB (last third median)", s.heapFirst/(1<<20), s.heapLast/(1<<20))
-	row("goroutines", "%.0f → %.0f", s.gorFirst, s.gorLast)
+	row("goroutines under load", "%.0f → %.0f (first and last third medians)", s.gorFirst, s.gorLast)
+	row("idle, before the load and after the drain", "goroutines %.0f → %.0f; heap in use after GC %.1f → %.1f MiB", s.idleBefore.goroutines, s.idleAfter.goroutines, s.idleBefore.heapInuse/(1<<20), s.idleAfter.heapInuse/(1<<20))
 	row("5xx answers", "%.0f", s.served5xx)
 	if s.picker > 0 {
 		row("tables after the run", "= model (%d picker orders, %d phones, %d orders)", s.picker, s.phones, s.orders)
