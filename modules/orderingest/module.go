@@ -2,8 +2,10 @@ package orderingest
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"go.uber.org/fx"
 
@@ -13,10 +15,16 @@ import (
 
 // Module is order-ingest: the worker of the queue eats_orders_tracking_orders.
 var Module = fx.Module("order-ingest",
-	fx.Provide(fx.Private, parseConfig, newMetrics),
-	queue.AsWorkers(func(db *sqlx.DB, logger *slog.Logger, m *ingestMetrics) queue.Workers {
-		w := &worker{db: db, log: logging.ForModule(logger, "order-ingest"), metrics: m}
+	fx.Provide(fx.Private, parseConfig, newMetrics, newGroupCommit),
+	queue.AsWorkers(func(commits *queue.GroupCommit, logger *slog.Logger, m *ingestMetrics) queue.Workers {
+		w := &worker{commits: commits, log: logging.ForModule(logger, "order-ingest"), metrics: m}
 		return func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) }
 	}),
 	queue.AsQueue(func(cfg Config) queue.Queue { return queue.Queue{Name: Kind, MaxWorkers: cfg.Workers} }),
 )
+
+func newGroupCommit(lc fx.Lifecycle, db *sqlx.DB, reg prometheus.Registerer, logger *slog.Logger, cfg Config) (*queue.GroupCommit, error) {
+	return queue.NewGroupCommit(lc, db, reg, logger, queue.GroupCommitOptions{
+		Name: Kind, Lanes: cfg.CommitLanes, MaxBatch: cfg.Workers, Timeout: 30 * time.Second,
+	})
+}

@@ -17,7 +17,7 @@ import (
 // worker applies order events.
 type worker struct {
 	river.WorkerDefaults[OrderArgs]
-	db      *sqlx.DB
+	commits *queue.GroupCommit
 	log     *slog.Logger
 	metrics *ingestMetrics
 }
@@ -46,21 +46,23 @@ func (w *worker) Work(ctx context.Context, job *river.Job[OrderArgs]) error {
 	return nil
 }
 
+// apply writes the row and the job's completion in one transaction, shared
+// with other jobs' events by the group commit (queue.GroupCommit).
 func (w *worker) apply(ctx context.Context, job *river.Job[OrderArgs], s snapshot) (result, error) {
-	tx, err := w.db.BeginTxx(ctx, nil)
+	var res result
+	err := w.commits.Do(ctx, queue.Unit{
+		JobID: job.ID,
+		Key:   s.OrderNr,
+		Apply: func(ctx context.Context, tx *sqlx.Tx) error {
+			var err error
+			if res, err = upsert(ctx, tx, s); err != nil {
+				return fmt.Errorf("apply order event %s: %w", s.OrderNr, err)
+			}
+			return nil
+		},
+	})
 	if err != nil {
-		return "", fmt.Errorf("apply order event %s: begin: %w", s.OrderNr, err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	res, err := upsert(ctx, tx, s)
-	if err != nil {
-		return "", fmt.Errorf("apply order event %s: %w", s.OrderNr, err)
-	}
-	if _, err := river.JobCompleteTx[*queue.Driver](ctx, tx.Tx, job); err != nil {
-		return "", fmt.Errorf("apply order event %s: complete job: %w", s.OrderNr, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return "", fmt.Errorf("apply order event %s: commit: %w", s.OrderNr, err)
+		return "", err
 	}
 	return res, nil
 }

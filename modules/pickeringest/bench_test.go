@@ -40,15 +40,16 @@ import (
 //  1. bare: the upsert statements alone (no transaction, no River), from as
 //     many goroutines as the pool has connections;
 //  2. ingest: the same events as River jobs, inserted up front, worked by
-//     the picker-ingest worker (transaction, upsert, JobCompleteTx, commit,
-//     cache write);
+//     the picker-ingest worker (group-commit transaction: upserts, the jobs'
+//     completion, commit; then the cache write);
 //  3. noop: as many no-op River jobs, same worker count;
 //  4. latency: events inserted one by one at a steady rate, time from the
 //     insert call to the worker's commit.
 //
 // Sizes and tuning come from the environment: BENCH_EVENTS (100000),
 // BENCH_ORDERS (20000), BENCH_RATE (500/s), BENCH_LATENCY_SECONDS (20),
-// PICKER_INGEST_MAX_WORKERS and DATABASE_MAX_CONNS (the service's defaults).
+// PICKER_INGEST_MAX_WORKERS, PICKER_INGEST_COMMIT_LANES and
+// DATABASE_MAX_CONNS (the service's defaults).
 // Diagnostics: BENCH_ONLY=bare|ingest|noop|latency runs one phase;
 // BENCH_FEED_TRIGGERS=off disables the tables' NOTIFY triggers in every phase.
 func BenchmarkIngest(b *testing.B) {
@@ -60,7 +61,7 @@ func BenchmarkIngest(b *testing.B) {
 		env:     map[string]string{"LOG_LEVEL": "warn"},
 		noFeed:  os.Getenv("BENCH_FEED_TRIGGERS") == "off",
 	}
-	for _, k := range []string{"PICKER_INGEST_MAX_WORKERS", "DATABASE_MAX_CONNS"} {
+	for _, k := range []string{"PICKER_INGEST_MAX_WORKERS", "PICKER_INGEST_COMMIT_LANES", "DATABASE_MAX_CONNS"} {
 		if v := os.Getenv(k); v != "" {
 			cfg.env[k] = v
 		}
@@ -69,7 +70,7 @@ func BenchmarkIngest(b *testing.B) {
 	require.NoError(b, err)
 	ingestCfg, err := pickeringest.ParseConfig(config.Environment(cfg.env))
 	require.NoError(b, err)
-	cfg.conns, cfg.workers = platform.DatabaseMaxConns, ingestCfg.MaxWorkers
+	cfg.conns, cfg.workers, cfg.lanes = platform.DatabaseMaxConns, ingestCfg.MaxWorkers, ingestCfg.CommitLanes
 	events := benchEvents(cfg.events, cfg.orders)
 
 	if only := os.Getenv("BENCH_ONLY"); only != "" { // tuning: one phase
@@ -115,8 +116,8 @@ func BenchmarkIngest(b *testing.B) {
 		b.ReportMetric(noop, "noop_jobs/s")
 		b.ReportMetric(ingest/bare, "ingest/bare")
 		b.ReportMetric(float64(p99.Microseconds())/1000, "p99_ms")
-		fmt.Fprintf(os.Stderr, "\nbench:ingest — %d events over %d orders, MaxWorkers %d, DATABASE_MAX_CONNS %d, change-feed triggers %s\n",
-			cfg.events, cfg.orders, cfg.workers, cfg.conns, map[bool]string{true: "off", false: "on"}[cfg.noFeed])
+		fmt.Fprintf(os.Stderr, "\nbench:ingest — %d events over %d orders, MaxWorkers %d, commit lanes %d, DATABASE_MAX_CONNS %d, change-feed triggers %s\n",
+			cfg.events, cfg.orders, cfg.workers, cfg.lanes, cfg.conns, map[bool]string{true: "off", false: "on"}[cfg.noFeed])
 		fmt.Fprintf(os.Stderr, "load average (1 min) after each phase: %s %s %s %s %s\n", load1, load2, load3, load4, load5)
 		fmt.Fprintf(os.Stderr, "| bare upsert (%d conns) | %.0f /s (before %.0f, after %.0f) |\n", cfg.conns, bare, bare1, bare2)
 		fmt.Fprintf(os.Stderr, "| ingest (River jobs applied) | %.0f /s | %.0f%% of bare |\n", ingest, 100*ingest/bare)
@@ -141,7 +142,7 @@ func loadavg() string {
 
 type benchConfig struct {
 	events, orders, rate, seconds int
-	conns, workers                int
+	conns, workers, lanes         int
 	env                           map[string]string
 	// noFeed disables the tables' NOTIFY triggers (the tracking change
 	// feed), to show what they cost: each commit that notifies holds a

@@ -8,17 +8,24 @@ import (
 
 // Config tunes picker-ingest. Every field has a working default.
 type Config struct {
-	// MaxWorkers is how many picker events one replica applies at once.
-	// Each holds a database connection for its transaction, so values far
-	// above DATABASE_MAX_CONNS only queue on the pool; docs/benchmarks.md
-	// (bench:ingest) shows how the default was chosen.
+	// MaxWorkers is how many picker events one replica works at once (and
+	// the most one group-commit transaction takes); workers wait for a
+	// commit lane rather than holding connections. docs/benchmarks.md
+	// (bench:ingest) shows how the defaults were chosen.
 	MaxWorkers int `env:"PICKER_INGEST_MAX_WORKERS" envDefault:"50"`
+	// CommitLanes is how many transactions apply events at once; each
+	// commits the events waiting for it together (queue.GroupCommit) and
+	// holds one database connection while it runs.
+	CommitLanes int `env:"PICKER_INGEST_COMMIT_LANES" envDefault:"4"`
 }
 
 // Validate names the variable that is wrong.
 func (c *Config) Validate() error {
 	if c.MaxWorkers < 1 || c.MaxWorkers > 10_000 {
 		return fmt.Errorf("PICKER_INGEST_MAX_WORKERS: must be between 1 and 10000 (got %d)", c.MaxWorkers)
+	}
+	if c.CommitLanes < 1 || c.CommitLanes > 1_000 {
+		return fmt.Errorf("PICKER_INGEST_COMMIT_LANES: must be between 1 and 1000 (got %d)", c.CommitLanes)
 	}
 	return nil
 }

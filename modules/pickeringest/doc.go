@@ -25,8 +25,9 @@
 //   - picker_phones (order_nr, picker_id): the later expires_at wins, then the
 //     later created_at, then the greater phone.
 //
-// The worker applies the event and completes the job in one transaction
-// (river.JobCompleteTx), so a crash leaves both or neither. After the commit,
+// The worker applies the event and completes the job in one transaction,
+// shared with other waiting events by queue.GroupCommit (one commit for
+// many jobs), so a crash leaves both or neither. After the commit,
 // Applier.AfterCommit writes the Redis phone cache entry; a failed write is
 // logged and counted, never retried. PhoneLookup is the read-through side of
 // that cache for the tracking presenter.

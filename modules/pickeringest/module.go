@@ -2,8 +2,10 @@ package pickeringest
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"go.uber.org/fx"
 
@@ -18,7 +20,7 @@ import (
 var Module = fx.Module("picker-ingest",
 	fx.Decorate(func(l *slog.Logger) *slog.Logger { return logging.ForModule(l, "picker-ingest") }),
 	fx.Provide(NewPhoneLookup, NewApplier),
-	fx.Provide(fx.Private, ParseConfig, newWorkerMetrics, newWorker),
+	fx.Provide(fx.Private, ParseConfig, newWorkerMetrics, newWorker, newGroupCommit),
 	queue.AsWorkers(func(w *worker) queue.Workers {
 		return func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) }
 	}),
@@ -31,7 +33,7 @@ var Module = fx.Module("picker-ingest",
 type workerParams struct {
 	fx.In
 
-	DB      *sqlx.DB
+	Commits *queue.GroupCommit
 	Applier *Applier
 	Metrics *workerMetrics
 	Logger  *slog.Logger
@@ -39,5 +41,11 @@ type workerParams struct {
 }
 
 func newWorker(p workerParams) *worker {
-	return &worker{db: p.DB, applier: p.Applier, metrics: p.Metrics, logger: p.Logger, hooks: p.Hooks}
+	return &worker{commits: p.Commits, applier: p.Applier, metrics: p.Metrics, logger: p.Logger, hooks: p.Hooks}
+}
+
+func newGroupCommit(lc fx.Lifecycle, db *sqlx.DB, reg prometheus.Registerer, logger *slog.Logger, cfg Config) (*queue.GroupCommit, error) {
+	return queue.NewGroupCommit(lc, db, reg, logger, queue.GroupCommitOptions{
+		Name: QueueName, Lanes: cfg.CommitLanes, MaxBatch: cfg.MaxWorkers, Timeout: 30 * time.Second,
+	})
 }

@@ -19,7 +19,7 @@ import (
 // worker applies one picker event per job.
 type worker struct {
 	river.WorkerDefaults[PickerOrderArgs]
-	db      *sqlx.DB
+	commits *queue.GroupCommit
 	applier *Applier
 	metrics *workerMetrics
 	logger  *slog.Logger
@@ -79,28 +79,26 @@ func (w *worker) Work(ctx context.Context, job *river.Job[PickerOrderArgs]) erro
 }
 
 // applyAndComplete writes the event's rows and the job's completion in one
-// transaction: a crash leaves both or neither, and the retry gives the
-// same row.
+// transaction (shared with other jobs' events by the group commit): a crash
+// leaves both or neither, and the retry gives the same row.
 func (w *worker) applyAndComplete(ctx context.Context, job *river.Job[PickerOrderArgs], ev Event) (Applied, error) {
-	tx, err := w.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return Applied{}, fmt.Errorf("picker event job %d: begin: %w", job.ID, err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after commit
-	applied, err := w.applier.Apply(ctx, tx, ev)
-	if err != nil {
-		return Applied{}, err
-	}
-	if _, err := river.JobCompleteTx[*queue.Driver](ctx, tx.Tx, job); err != nil {
-		return Applied{}, fmt.Errorf("picker event job %d: complete: %w", job.ID, err)
+	var applied Applied
+	u := queue.Unit{
+		JobID: job.ID,
+		Key:   ev.OrderNr,
+		Apply: func(ctx context.Context, tx *sqlx.Tx) error {
+			var err error
+			applied, err = w.applier.Apply(ctx, tx, ev)
+			return err
+		},
 	}
 	if w.hooks != nil && w.hooks.beforeCommit != nil {
-		if err := w.hooks.beforeCommit(ctx, tx, job); err != nil {
-			return Applied{}, err
-		}
+		u.BeforeCommit = func(ctx context.Context, tx *sqlx.Tx) error { return w.hooks.beforeCommit(ctx, tx, job) }
 	}
-	if err := tx.Commit(); err != nil {
-		return Applied{}, fmt.Errorf("picker event job %d: commit: %w", job.ID, err)
+	// Errors come back as Apply and the hook returned them, or naming the
+	// transaction step that failed.
+	if err := w.commits.Do(ctx, u); err != nil {
+		return Applied{}, err
 	}
 	return applied, nil
 }

@@ -31,7 +31,8 @@ import (
 // Client is the River client type every module uses.
 type Client = river.Client[*sql.Tx]
 
-// Driver is the River driver type, for river.JobCompleteTx[*queue.Driver].
+// Driver is the River driver type, for river.JobCompleteTx[*queue.Driver]
+// (workers whose volume does not call for a GroupCommit).
 type Driver = riverdatabasesql.Driver
 
 // Workers registers a module's workers on River's registry.
