@@ -22,6 +22,7 @@ import (
 
 	"github.com/eats/eats-orders-tracking/modules/app"
 	"github.com/eats/eats-orders-tracking/platform/config"
+	"github.com/eats/eats-orders-tracking/platform/gctune"
 	"github.com/eats/eats-orders-tracking/platform/logging"
 	"github.com/eats/eats-orders-tracking/platform/migrate"
 	"github.com/eats/eats-orders-tracking/platform/postgres"
@@ -49,7 +50,7 @@ func run(args []string, environ config.Environment, stdout, stderr io.Writer) in
 	var err error
 	switch cmd {
 	case "serve":
-		err = serve(app.Serve(environ))
+		err = serve(fx.Options(app.Serve(environ), gctune.Module))
 	case "demo":
 		err = demo(environ, stdout)
 	case "migrate":
