@@ -73,7 +73,7 @@ func TestSnapshotRejectsInvalidInputNamingTheField(t *testing.T) {
 		"number place id": {`{"order_nr":"1","eater_id":"e","flow_type":"native","status":"created","place":{"id":40,"name":"P"},"created_at":"2026-01-02T03:04:05Z"}`, []string{`invalid place.id: must be a string (got "number")`}},
 		"string place":    {`{"order_nr":"1","eater_id":"e","flow_type":"native","status":"created","place":"40","created_at":"2026-01-02T03:04:05Z"}`, []string{`invalid place: must be an object (got "string")`}},
 		"array args":      {`[1,2]`, []string{`invalid args: must be an object (got "array")`}},
-		"NUL in eater id": {`{"order_nr":"1","eater_id":"e\u0000","flow_type":"native","status":"created","place":{"id":"1","name":"P"},"created_at":"2026-01-02T03:04:05Z"}`, []string{`invalid eater_id: contains a NUL character (got "e\\0")`}},
+		"NUL in eater id": {`{"order_nr":"1","eater_id":"e\u0000","flow_type":"native","status":"created","place":{"id":"1","name":"P"},"created_at":"2026-01-02T03:04:05Z"}`, []string{`invalid eater_id: contains a NUL character (got "e\x00")`}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

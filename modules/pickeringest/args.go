@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -30,10 +29,6 @@ const (
 	fieldPhone      = "phone"
 	fieldExpiresAt  = "expires_at"
 )
-
-// maxIDLen bounds identifiers (order_nr, place_id, customer_id, picker_id):
-// a key longer than a btree entry can hold would fail on every retry.
-const maxIDLen = 256
 
 // PickerOrderArgs is the job of queue eats_orders_tracking_picker_orders:
 // one picker-order event in procaas' snake_case JSON (DESIGN §3.1).
@@ -186,8 +181,7 @@ func (p *parser) strIn(fields map[string]json.RawMessage, key, name string, mask
 	return s, true
 }
 
-// id reads an identifier: a non-empty string of at most maxIDLen bytes
-// without NUL (PostgreSQL text cannot hold one).
+// id reads an identifier: a non-empty string that passes tracking.CheckID.
 func (p *parser) id(name string, required bool) string {
 	s, ok := p.str(name)
 	switch {
@@ -198,10 +192,10 @@ func (p *parser) id(name string, required bool) string {
 			p.fail(tracking.Missing(name))
 		}
 		return ""
-	case len(s) > maxIDLen:
-		p.fail(tracking.Invalid(name, "longer than 256 bytes", tracking.Truncate(s)))
-	case strings.ContainsRune(s, 0):
-		p.fail(tracking.Invalid(name, "contains a NUL character", tracking.Truncate(s)))
+	default:
+		if err := tracking.CheckID(name, s); err != nil {
+			p.fail(err)
+		}
 	}
 	return s
 }

@@ -60,7 +60,7 @@ func eventSchema() *huma.Schema {
 		statuses[i] = string(s)
 	}
 	id := func(doc string) *huma.Schema {
-		return &huma.Schema{Type: "string", MinLength: ptr(1), MaxLength: ptr(maxIDLen), Description: doc}
+		return &huma.Schema{Type: "string", MinLength: ptr(1), MaxLength: ptr(tracking.MaxIDLen), Description: doc}
 	}
 	return &huma.Schema{
 		Type: "object",

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -223,17 +222,14 @@ func (w *refresher) complete(ctx context.Context, tx *sqlx.Tx, job *river.Job[Re
 	return nil
 }
 
-// maxIDLen is picker-ingest's limit on identifiers.
-const maxIDLen = 256
-
 // normalize holds the answer to what picker-ingest accepts from procaas
 // (pickeringest.Parse), since Apply trusts its events: times in UTC at
 // microsecond precision, a picker_id that fits, a phone that is a phone
 // (normalized). Errors wrap tracking.ErrInvalid and mask the phone.
 func normalize(o upstreamOrder) (upstreamOrder, error) {
 	o.StatusUpdatedAt = tracking.Normalize(o.StatusUpdatedAt)
-	if len(o.PickerID) > maxIDLen || strings.ContainsRune(o.PickerID, 0) {
-		return o, tracking.Invalid("picker_id", "longer than 256 bytes or contains a NUL character", tracking.Truncate(o.PickerID))
+	if err := tracking.CheckID("picker_id", o.PickerID); err != nil {
+		return o, err
 	}
 	if f := o.Forwarding; f != nil {
 		phone, err := tracking.NormalizePhone("customer_picker_phone_forwarding.phone", f.Phone)

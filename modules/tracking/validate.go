@@ -111,7 +111,7 @@ func CheckID(field, value string) error {
 	case len(value) > MaxIDLen:
 		return Invalid(field, "longer than 256 bytes", Truncate(value))
 	case strings.ContainsRune(value, 0):
-		return Invalid(field, "contains a NUL character", Truncate(strings.ReplaceAll(value, "\x00", `\0`)))
+		return Invalid(field, "contains a NUL character", Truncate(value)) // quoted: shows \x00
 	}
 	return nil
 }
