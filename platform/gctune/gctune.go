@@ -17,6 +17,7 @@ package gctune
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"runtime/debug"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
@@ -41,12 +42,14 @@ func Apply(environ config.Environment, logger *slog.Logger) {
 	}
 	limitSource := "GOMEMLIMIT"
 	if _, ok := environ.Lookup("GOMEMLIMIT"); !ok {
-		limitSource = "cgroup"
-		if _, err := memlimit.Set(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup)); err != nil {
-			limitSource = "none"
-			if !errors.Is(err, memlimit.ErrNoLimit) && !errors.Is(err, memlimit.ErrNoCgroup) {
-				logger.Warn("gctune: cannot read the container's memory limit; GOMEMLIMIT left unset", "err", err)
-			}
+		limitSource = "none"
+		// Without a limit Set reports the runtime's "no limit" (MaxInt64).
+		limit, err := memlimit.Set(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup))
+		switch {
+		case err != nil && !errors.Is(err, memlimit.ErrNoLimit) && !errors.Is(err, memlimit.ErrNoCgroup):
+			logger.Warn("gctune: cannot read the container's memory limit; GOMEMLIMIT left unset", "err", err)
+		case err == nil && limit > 0 && limit < math.MaxInt64:
+			limitSource = "cgroup"
 		}
 	}
 	gcPercent := debug.SetGCPercent(-1)
