@@ -2,9 +2,10 @@ package queue_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,13 +83,19 @@ func TestGroupCommitSplitsAroundAFailingJob(t *testing.T) {
 	// The first unit holds the only lane until the others are queued
 	// behind it, so they form one batch.
 	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the lanes stop, should the test fail half-way
 	first := make(chan error, 1)
+	started := make(chan struct{})
 	go func() {
 		first <- b.gc.Do(context.Background(), queue.Unit{JobID: ids[0], Key: "k0", Apply: func(ctx context.Context, tx *sqlx.Tx) error {
+			close(started)
 			<-release
 			return insertRow("k0", 0)(ctx, tx)
 		}})
 	}()
+	<-started // the lane is busy with k0; the others queue behind it
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
 	for i := 1; i < len(ids); i++ {
@@ -103,8 +110,8 @@ func TestGroupCommitSplitsAroundAFailingJob(t *testing.T) {
 			errs[i] = b.gc.Do(context.Background(), queue.Unit{JobID: ids[i], Key: fmt.Sprintf("k%d", i), Apply: apply})
 		})
 	}
-	time.Sleep(time.Second) // let the 19 goroutines queue on the lane
-	close(release)
+	waitQueued(t, len(ids)-1)
+	unblock()
 	require.NoError(t, <-first)
 	wg.Wait()
 
@@ -121,6 +128,23 @@ func TestGroupCommitSplitsAroundAFailingJob(t *testing.T) {
 	require.NoError(t, b.db.Get(&n, `SELECT count(*) FROM gc_rows`))
 	require.Equal(t, 19, n)
 	require.Equal(t, 1.0, counter(t, b.reg, "eot_queue_group_commit_split_total"), "the batch with the failing unit was split")
+}
+
+// waitQueued waits until n goroutines are blocked handing a unit to a
+// lane, read from the goroutine dump rather than guessed with a sleep.
+func waitQueued(t *testing.T, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		buf := make([]byte, 1<<22)
+		dump := string(buf[:runtime.Stack(buf, true)])
+		queued := 0
+		for _, g := range strings.Split(dump, "\n\n") {
+			if strings.Contains(g, "[select") && strings.Contains(g, "queue.(*GroupCommit).Do(") && !strings.Contains(g, "commitBatch") {
+				queued++
+			}
+		}
+		return queued >= n
+	}, 10*time.Second, 10*time.Millisecond, "%d goroutines never queued on the lane", n)
 }
 
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
@@ -229,24 +253,29 @@ func TestGroupCommitCompletesLikeRiver(t *testing.T) {
 	require.NoError(t, err)
 
 	type row struct {
-		State       string         `db:"state"`
-		Attempt     int            `db:"attempt"`
-		Errors      sql.NullString `db:"errors"`
-		Metadata    string         `db:"metadata"`
-		Finalized   bool           `db:"finalized"`
-		AttemptedBy string         `db:"attempted_by"`
-		Scheduled   bool           `db:"scheduled_kept"`
+		State       string `db:"state"`
+		Attempt     int    `db:"attempt"`
+		Errors      string `db:"errors"`
+		Metadata    string `db:"metadata"`
+		Finalized   bool   `db:"finalized"`
+		AttemptedBy string `db:"attempted_by"`
+		Scheduled   bool   `db:"scheduled_kept"`
 	}
+	// Every column is read NULL-safe: before a job is fetched it has no
+	// attempted_at or attempted_by.
+	const q = `SELECT state::text, attempt, coalesce(errors::text, '') AS errors, metadata::text AS metadata,
+		coalesce(finalized_at >= attempted_at, false) AS finalized, coalesce(array_to_string(attempted_by, ','), '') AS attempted_by,
+		coalesce(scheduled_at <= attempted_at, false) AS scheduled_kept FROM river_job WHERE id = $1`
 	get := func(id int64) row {
 		var r row
-		require.NoError(t, b.db.Get(&r, `SELECT state, attempt, errors::text AS errors, metadata::text AS metadata,
-			finalized_at IS NOT NULL AND finalized_at >= attempted_at AS finalized, array_to_string(attempted_by, ',') AS attempted_by,
-			scheduled_at <= attempted_at AS scheduled_kept FROM river_job WHERE id = $1`, id))
+		require.NoError(t, b.db.Get(&r, q, id))
 		return r
 	}
-	require.Eventually(t, func() bool {
-		return get(a.Job.ID).State == "completed" && get(g.Job.ID).State == "completed"
-	}, 15*time.Second, 20*time.Millisecond)
+	completed := func(id int64) bool {
+		var r row
+		return b.db.Get(&r, q, id) == nil && r.State == "completed"
+	}
+	require.Eventually(t, func() bool { return completed(a.Job.ID) && completed(g.Job.ID) }, 15*time.Second, 20*time.Millisecond)
 	// River's completer runs after Work returns; give it a moment to write
 	// anything it would add.
 	time.Sleep(300 * time.Millisecond)
