@@ -51,7 +51,8 @@ import (
 // PICKER_INGEST_MAX_WORKERS, PICKER_INGEST_COMMIT_LANES and
 // DATABASE_MAX_CONNS (the service's defaults).
 // Diagnostics: BENCH_ONLY=bare|ingest|noop|latency runs one phase;
-// BENCH_FEED_TRIGGERS=off disables the tables' NOTIFY triggers in every phase.
+// BENCH_FEED_TRIGGERS=off disables the tables' NOTIFY triggers in every phase;
+// BENCH_PRODUCER_COOLDOWN sets the latency producer's River FetchCooldown.
 func BenchmarkIngest(b *testing.B) {
 	cfg := benchConfig{
 		events:  envInt(b, "BENCH_EVENTS", 100_000),
@@ -383,7 +384,16 @@ func benchLatency(b *testing.B, cfg benchConfig) (p50, p99, pmax time.Duration, 
 	producerDB, err := postgres.Open(env["DATABASE_URL"], 8)
 	require.NoError(b, err)
 	defer producerDB.Close()
-	producer, err := river.NewClient(riverdatabasesql.New(producerDB.DB), &river.Config{})
+	// A River client notifies the workers of its inserts at most once per
+	// FetchCooldown per queue (default 100 ms); the rest wait for the next
+	// notification. BENCH_PRODUCER_COOLDOWN shows the difference.
+	producerCfg := &river.Config{}
+	if v := os.Getenv("BENCH_PRODUCER_COOLDOWN"); v != "" {
+		d, err := time.ParseDuration(v)
+		require.NoError(b, err)
+		producerCfg.FetchCooldown = d
+	}
+	producer, err := river.NewClient(riverdatabasesql.New(producerDB.DB), producerCfg)
 	require.NoError(b, err)
 
 	type sent struct {
