@@ -2,7 +2,6 @@ package cleanup
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -45,10 +44,8 @@ func newMetrics(reg prometheus.Registerer) (*cleanupMetrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}, []string{"table"}),
 	}
-	for _, c := range []prometheus.Collector{m.deleted, m.batch} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register cleanup metrics: %w", err)
-		}
+	if err := metrics.Register(reg, "cleanup", m.deleted, m.batch); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

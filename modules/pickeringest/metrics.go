@@ -1,8 +1,6 @@
 package pickeringest
 
 import (
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
@@ -45,10 +43,8 @@ func newWorkerMetrics(reg prometheus.Registerer) (*workerMetrics, error) {
 			Help: "Applied picker events without created_at; the job's insertion time was used.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.events, m.applySeconds, m.createdAtMissing} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("picker-ingest: metrics: %w", err)
-		}
+	if err := metrics.Register(reg, "picker-ingest", m.events, m.applySeconds, m.createdAtMissing); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

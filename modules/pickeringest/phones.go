@@ -66,10 +66,8 @@ func NewPhoneLookup(r *cache.Redis, reg prometheus.Registerer, logger *slog.Logg
 		}),
 		now: time.Now,
 	}
-	for _, c := range []prometheus.Collector{l.lookups, l.writeErrors} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("picker-ingest: metrics: %w", err)
-		}
+	if err := metrics.Register(reg, "picker-ingest phones", l.lookups, l.writeErrors); err != nil {
+		return nil, err
 	}
 	for _, r := range []string{cacheHit, cacheMiss, cacheError} {
 		l.lookups.WithLabelValues(r)

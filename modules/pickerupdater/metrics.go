@@ -1,8 +1,6 @@
 package pickerupdater
 
 import (
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eats/eats-orders-tracking/platform/metrics"
@@ -56,10 +54,8 @@ func newModuleMetrics(reg prometheus.Registerer) (*moduleMetrics, error) {
 			Help: "Picker order refreshes, by outcome (applied, not_found, malformed, rejected, unavailable, breaker_open, gone, moved, off).",
 		}, []string{"outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.stale, m.enqueued, m.selection, m.refreshed} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register picker updater metrics: %w", err)
-		}
+	if err := metrics.Register(reg, "picker updater", m.stale, m.enqueued, m.selection, m.refreshed); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform/metrics"
 )
 
 // The upstream's errors. The refresh job tells them apart: not found moves
@@ -272,10 +273,8 @@ func newUpstream(cfg upstreamConfig, reg prometheus.Registerer, logger *slog.Log
 		}, u.breakerState),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{u.metrics.requests, u.metrics.attempts, u.metrics.duration, u.metrics.breakerState} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("register picker orders metrics: %w", err)
-			}
+		if err := metrics.Register(reg, "picker orders", u.metrics.requests, u.metrics.attempts, u.metrics.duration, u.metrics.breakerState); err != nil {
+			return nil, err
 		}
 	}
 	return u, nil

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eats/eats-orders-tracking/platform/metrics"
 )
 
 // StoreParams configures a Store.
@@ -360,10 +362,8 @@ func newStoreMetrics(reg prometheus.Registerer) (storeMetrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.refused, m.lastGood, m.loaded, m.ignored} {
-		if err := reg.Register(c); err != nil {
-			return m, fmt.Errorf("register experiments metrics: %w", err)
-		}
+	if err := metrics.Register(reg, "experiments", m.refused, m.lastGood, m.loaded, m.ignored); err != nil {
+		return m, err
 	}
 	return m, nil
 }

@@ -4,6 +4,7 @@
 package metrics
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,17 @@ func NewRegistry() *prometheus.Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return r
+}
+
+// Register registers a module's collectors on reg; the error names the
+// module (what) and, through Prometheus' error, the metric that clashed.
+func Register(reg prometheus.Registerer, what string, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register %s metrics: %w", what, err)
+		}
+	}
+	return nil
 }
 
 // Handler serves the registry in the Prometheus text format.
