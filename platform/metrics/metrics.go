@@ -26,8 +26,8 @@ func NewRegistry() *prometheus.Registry {
 	return r
 }
 
-// Register registers a module's collectors on reg; the error names the
-// module (what) and, through Prometheus' error, the metric that clashed.
+// Register registers a module's collectors on reg, stopping at the first
+// that fails; the error names the module (what).
 func Register(reg prometheus.Registerer, what string, cs ...prometheus.Collector) error {
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
