@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 
 	"github.com/eats/eats-orders-tracking/modules/app"
@@ -47,32 +48,46 @@ func run(args []string, environ config.Environment, stdout, stderr io.Writer) in
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
 	}
-	var err error
-	switch cmd {
-	case "serve":
-		err = serve(fx.Options(app.Serve(environ), gctune.Module))
-	case "demo":
-		err = demo(environ, stdout)
-	case "migrate":
-		err = migrateCmd(environ, args, stdout)
-	case "openapi":
-		var spec []byte
-		if spec, err = app.OpenAPI(environ); err == nil {
-			_, err = stdout.Write(spec)
-		}
-	case "experiments":
-		err = experimentsCmd(environ, args, stdout)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-	default:
-		fmt.Fprint(stderr, usage)
-		err = fmt.Errorf("unknown command %q", cmd)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "eats-orders-tracking %s: %v\n", cmd, err)
+	if err := dispatch(cmd, args, environ, stdout, stderr); err != nil {
+		// dig wraps a constructor's error in the whole chain of what needed
+		// it; the operator needs only the cause ("CLEANUP_BATCH_SIZE: …").
+		fmt.Fprintf(stderr, "eats-orders-tracking %s: %v\n", cmd, dig.RootCause(err))
 		return 1
 	}
 	return 0
+}
+
+func dispatch(cmd string, args []string, environ config.Environment, stdout, stderr io.Writer) error {
+	switch cmd {
+	case "serve", "demo", "migrate":
+		// Checked before the graph is built: fx's logger needs this config,
+		// and without a logger fx prints its whole wiring to stderr.
+		if _, err := config.ParsePlatform(environ); err != nil {
+			return err
+		}
+	}
+	switch cmd {
+	case "serve":
+		return serve(fx.Options(app.Serve(environ), gctune.Module))
+	case "demo":
+		return demo(environ, stdout)
+	case "migrate":
+		return migrateCmd(environ, args, stdout)
+	case "openapi":
+		spec, err := app.OpenAPI(environ)
+		if err == nil {
+			_, err = stdout.Write(spec)
+		}
+		return err
+	case "experiments":
+		return experimentsCmd(environ, args, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
 }
 
 // serve starts the app, waits for SIGINT/SIGTERM, then shuts down
@@ -82,18 +97,31 @@ func serve(opts fx.Option) error {
 	if err := a.Err(); err != nil {
 		return err
 	}
-	startCtx, cancel := context.WithTimeout(context.Background(), a.StartTimeout())
+	// Signals are caught from before start, so a SIGTERM during the
+	// migrations rolls the start back instead of killing the process.
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stopSignals()
+	startCtx, cancel := context.WithTimeout(sigCtx, a.StartTimeout())
 	defer cancel()
 	if err := a.Start(startCtx); err != nil {
+		if sigCtx.Err() != nil {
+			return fmt.Errorf("start interrupted by a signal: %w", err)
+		}
 		return err
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	<-sig
-	signal.Stop(sig)
+	var failed error
+	select {
+	case <-sigCtx.Done():
+	case s := <-a.Wait():
+		// A component asked to stop (the HTTP listener failed): drain, then
+		// exit with its code so the orchestrator restarts the replica.
+		if s.ExitCode != 0 {
+			failed = fmt.Errorf("stopped by a failing component (exit code %d); see the log above", s.ExitCode)
+		}
+	}
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), a.StopTimeout())
 	defer cancelStop()
-	return a.Stop(stopCtx)
+	return errors.Join(failed, a.Stop(stopCtx))
 }
 
 func migrateCmd(environ config.Environment, args []string, stdout io.Writer) error {

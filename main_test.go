@@ -2,6 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -28,12 +34,111 @@ func TestServeFailsFastOnUnreachableDatabase(t *testing.T) {
 	require.NotContains(t, msg, "goroutine ", "a message, not a stack trace")
 }
 
-func TestServeRefusesBadConfigNamingTheVariable(t *testing.T) {
+// badValues has, for every configuration variable, a value the service
+// must refuse at start. Variables that take any string are listed as "".
+var badValues = map[string]string{
+	"DATABASE_URL":                "mysql://app@db/eot",
+	"DATABASE_MAX_CONNS":          "1",
+	"REDIS_URL":                   "http://127.0.0.1:6379",
+	"REDIS_KEY_PREFIX":            "",
+	"HTTP_ADDR":                   "8080",
+	"INTERNAL_API_TOKEN":          "",
+	"EXPERIMENTS_FILE":            "", // any path; a missing file is waited for
+	"JOB_RETENTION":               "30m",
+	"SHUTDOWN_TIMEOUT":            "soon",
+	"LOG_LEVEL":                   "loud",
+	"LOG_FORMAT":                  "xml",
+	"PICKER_INGEST_MAX_WORKERS":   "0",
+	"PICKER_INGEST_COMMIT_LANES":  "0",
+	"ORDER_INGEST_WORKERS":        "many",
+	"ORDER_INGEST_COMMIT_LANES":   "0",
+	"TRACKING_CACHE_ENTRIES":      "-1",
+	"TRACKING_CACHE_MAX_AGE":      "-5m",
+	"PICKER_ORDERS_URL":           "ftp://picker-orders",
+	"PICKER_UPDATER_INTERVAL":     "0s",
+	"PICKER_REFRESH_CONCURRENCY":  "0",
+	"CLEANUP_INTERVAL":            "often",
+	"CLEANUP_BATCH_SIZE":          "0",
+	"RETENTION":                   "-72h",
+	"PICKER_UPDATER_MAX_ENQUEUE":  "0",
+	"CLEANUP_FULL_SWEEP_INTERVAL": "-1h",
+}
+
+// TestEveryVariableIsRefusedWhenBad starts the real binary (this test
+// binary re-run as main) with each bad value: it must exit 1 with one short
+// line naming the variable, not fx's wiring or a stack trace.
+func TestEveryVariableIsRefusedWhenBad(t *testing.T) {
 	t.Parallel()
-	var out, errOut bytes.Buffer
-	code := run([]string{"serve"}, config.Environment{"SHUTDOWN_TIMEOUT": "soon"}, &out, &errOut)
-	require.Equal(t, 1, code)
-	require.Contains(t, errOut.String(), "SHUTDOWN_TIMEOUT")
+	for name, value := range badValues {
+		if value == "" {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			// A value wrongly accepted starts the service: the deadline
+			// turns that into a failure instead of a hung test.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperMain$", "--", "serve")
+			cmd.Env = append(os.Environ(), "EOT_TEST_RUN_MAIN=1", "HTTP_ADDR=127.0.0.1:0", "LOG_LEVEL=info", name+"="+value)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "must fail; stderr:\n%s", stderr.String())
+			require.Equal(t, 1, exit.ExitCode())
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			require.Len(t, lines, 1, "one line of error, got:\n%s", stderr.String())
+			require.Contains(t, lines[0], name+":")
+			require.Less(t, len(lines[0]), 300, "the cause, not the wiring chain: %s", lines[0])
+			require.Empty(t, stdout.String())
+		})
+	}
+}
+
+// TestHelperMain is main for TestEveryVariableIsRefusedWhenBad.
+func TestHelperMain(t *testing.T) {
+	if os.Getenv("EOT_TEST_RUN_MAIN") != "1" {
+		t.Skip("runs only as a child of another test")
+	}
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	os.Exit(run(args, config.FromOS(), os.Stdout, os.Stderr))
+}
+
+// TestBadValuesCoverEveryVariable keeps badValues and the README's table
+// complete: a new variable in any config struct fails here until both have it.
+func TestBadValuesCoverEveryVariable(t *testing.T) {
+	t.Parallel()
+	tag := regexp.MustCompile("`env:\"([A-Z0-9_]+)")
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	found := 0
+	for _, root := range []string{"platform", "modules"} {
+		require.NoError(t, filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range tag.FindAllSubmatch(src, -1) {
+				name := string(m[1])
+				found++
+				_, ok := badValues[name]
+				require.True(t, ok, "%s (%s) has no bad value in badValues", name, path)
+				require.True(t, strings.Contains(string(readme), "`"+name+"`"), "%s (%s) is not in README's configuration table", name, path)
+			}
+			return nil
+		}))
+	}
+	require.GreaterOrEqual(t, found, len(badValues), "every listed variable must still exist")
 }
 
 func TestMigrateSubcommand(t *testing.T) {

@@ -1,6 +1,7 @@
 package pickeringest_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -130,10 +131,19 @@ func TestPostEventNeedsTheToken(t *testing.T) {
 	require.Contains(t, h.Get("WWW-Authenticate"), "Bearer")
 	code, _, _ = s.post(t, body, map[string]string{"Authorization": "Bearer wrong"})
 	require.Equal(t, http.StatusUnauthorized, code)
+	// A forged form on another site, riding on a browser's cached Basic
+	// credentials, must not enqueue an event.
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:"+apptest.Token))
+	code, _, resp := s.post(t, body, map[string]string{"Authorization": basic, "Sec-Fetch-Site": "cross-site"})
+	require.Equal(t, http.StatusForbidden, code, string(resp))
+	require.Contains(t, string(resp), "Bearer")
 	require.Zero(t, s.count(t, "river_job"))
+	code, _, resp = s.post(t, body, map[string]string{"Authorization": basic, "Sec-Fetch-Site": "same-origin"})
+	require.Less(t, code, 300, string(resp))
+	require.EqualValues(t, 1, s.count(t, "river_job"))
 
 	off := start(t, map[string]string{"INTERNAL_API_TOKEN": ""})
-	code, _, resp := off.post(t, body, apptest.Internal())
+	code, _, resp = off.post(t, body, apptest.Internal())
 	require.Equal(t, http.StatusNotFound, code, string(resp))
 	require.Zero(t, off.count(t, "river_job"))
 }

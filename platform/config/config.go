@@ -95,11 +95,33 @@ func (s Secret) String() string {
 	return "(set)"
 }
 
-// MaskURL hides the password of a URL such as a database DSN.
+// MaskURL hides the secrets of a URL such as a database DSN: the password
+// in user:pass@ and the values of query parameters that carry one (libpq
+// takes password=… there too). A value that is not a scheme://… URL, such as
+// a keyword DSN, may hold a password anywhere, so none of it is shown.
 func MaskURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable)"
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		return "(hidden: not a URL)"
+	}
+	if q := u.Query(); len(q) > 0 {
+		masked := false
+		for k := range q {
+			if isSecretParam(k) {
+				q[k] = []string{"xxxxx"}
+				masked = true
+			}
+		}
+		if masked {
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.Redacted()
+}
+
+// isSecretParam tells whether a URL query parameter carries a secret
+// (password, sslpassword, passfile is a path and stays visible).
+func isSecretParam(name string) bool {
+	n := strings.ToLower(name)
+	return (strings.Contains(n, "password") || strings.Contains(n, "secret") || strings.Contains(n, "token")) && n != "passfile"
 }

@@ -60,6 +60,34 @@ func TestSecretsAreMaskedWhenLogged(t *testing.T) {
 	require.Contains(t, sb.String(), "internal_api_token=(set)")
 }
 
+func TestMaskURLHidesEveryPassword(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"postgres://app:hunter2@db:5432/eot":                                  "postgres://app:xxxxx@db:5432/eot",
+		"postgres://app@db/eot?sslmode=disable&password=hunter2":              "postgres://app@db/eot?password=xxxxx&sslmode=disable",
+		"postgres://app@db/eot?sslpassword=hunter2":                           "postgres://app@db/eot?sslpassword=xxxxx",
+		"postgres://root@127.0.0.1:5432/eats_orders_tracking?sslmode=disable": "postgres://root@127.0.0.1:5432/eats_orders_tracking?sslmode=disable",
+		"redis://:hunter2@127.0.0.1:6379/0":                                   "redis://:xxxxx@127.0.0.1:6379/0",
+		"host=db user=app password=hunter2 dbname=eot":                        "(hidden: not a URL)",
+		"postgres:hunter2": "(hidden: not a URL)",
+	} {
+		require.Equal(t, want, MaskURL(raw), raw)
+	}
+}
+
+func TestBadDatabaseURLErrorDoesNotEchoThePassword(t *testing.T) {
+	t.Parallel()
+	for _, dsn := range []string{
+		"host=db user=app password=hunter2 dbname=eot",
+		"mysql://app:hunter2@db/eot",
+		"postgres://app@db/?password=hunter2",
+	} {
+		_, err := ParsePlatform(Environment{"DATABASE_URL": dsn})
+		require.ErrorContains(t, err, "DATABASE_URL", dsn)
+		require.NotContains(t, err.Error(), "hunter2", dsn)
+	}
+}
+
 func TestModuleConfigErrorsNameTheVariable(t *testing.T) {
 	t.Parallel()
 	type moduleConfig struct {

@@ -11,30 +11,60 @@ import (
 )
 
 // tokenOK accepts the token as a bearer token or as the Basic-auth password
-// (so a browser can open the dashboard). Comparison is constant-time.
-func tokenOK(token, authorization string) bool {
+// (so a browser can open the dashboard), and says which one it was.
+// Comparison is constant-time.
+func tokenOK(token, authorization string) (ok, basic bool) {
 	got := ""
 	if strings.HasPrefix(authorization, "Bearer ") {
 		got = strings.TrimPrefix(authorization, "Bearer ")
-	} else if _, pass, ok := (&http.Request{Header: http.Header{"Authorization": {authorization}}}).BasicAuth(); ok {
-		got = pass
+	} else if _, pass, isBasic := (&http.Request{Header: http.Header{"Authorization": {authorization}}}).BasicAuth(); isBasic {
+		got, basic = pass, true
 	}
-	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1, basic
+}
+
+// crossOrigin refuses state-changing requests a browser sends from another
+// site. Only Basic auth needs it: a browser re-sends cached Basic
+// credentials by itself (a forged form could cancel jobs in riverui or post
+// an event), while a bearer token is never sent without the caller's code.
+var crossOrigin = http.NewCrossOriginProtection()
+
+const (
+	unauthorized    = "a valid internal token is required (Authorization: Bearer <token>)"
+	crossOriginDeny = "cross-origin request with Basic credentials refused; send the token as Authorization: Bearer <token>"
+	challenge       = `Bearer realm="eats-orders-tracking", Basic realm="eats-orders-tracking"`
+)
+
+// check applies the token rule to a request: 0 when it may pass, else the
+// status and detail to answer with.
+func check(token string, r *http.Request) (int, string) {
+	if token == "" {
+		return http.StatusNotFound, "internal routes are off: INTERNAL_API_TOKEN is not set"
+	}
+	ok, basic := tokenOK(token, r.Header.Get("Authorization"))
+	switch {
+	case !ok:
+		return http.StatusUnauthorized, unauthorized
+	case basic && crossOrigin.Check(r) != nil:
+		return http.StatusForbidden, crossOriginDeny
+	}
+	return 0, ""
 }
 
 // RequireToken guards a plain handler: 404 when the token is unset (the
-// route is off), 401 when the request does not carry it.
+// route is off), 401 when the request does not carry it, 403 for a
+// cross-site browser request riding on Basic credentials.
 func RequireToken(token string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case token == "":
-			writeProblem(w, http.StatusNotFound, "Not Found", "internal routes are off: INTERNAL_API_TOKEN is not set")
-		case !tokenOK(token, r.Header.Get("Authorization")):
-			w.Header().Set("WWW-Authenticate", `Bearer realm="eats-orders-tracking", Basic realm="eats-orders-tracking"`)
-			writeProblem(w, http.StatusUnauthorized, "Unauthorized", "a valid internal token is required (Authorization: Bearer <token>)")
-		default:
+		status, detail := check(token, r)
+		if status == 0 {
 			h.ServeHTTP(w, r)
+			return
 		}
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", challenge)
+		}
+		writeProblem(w, status, http.StatusText(status), detail)
 	})
 }
 
@@ -46,15 +76,22 @@ func internalGuard(api huma.API, token string) func(huma.Context, func(huma.Cont
 			next(ctx)
 			return
 		}
-		switch {
-		case token == "":
-			_ = huma.WriteErr(api, ctx, http.StatusNotFound, "internal routes are off: INTERNAL_API_TOKEN is not set")
-		case !tokenOK(token, ctx.Header("Authorization")):
-			ctx.SetHeader("WWW-Authenticate", `Bearer realm="eats-orders-tracking", Basic realm="eats-orders-tracking"`)
-			_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, "a valid internal token is required (Authorization: Bearer <token>)")
-		default:
-			next(ctx)
+		// The headers the rule reads, as a request (huma hides the original).
+		r := &http.Request{Method: ctx.Method(), Host: ctx.Host(), Header: http.Header{}}
+		for _, h := range []string{"Authorization", "Sec-Fetch-Site", "Origin"} {
+			if v := ctx.Header(h); v != "" {
+				r.Header.Set(h, v)
+			}
 		}
+		status, detail := check(token, r)
+		if status == 0 {
+			next(ctx)
+			return
+		}
+		if status == http.StatusUnauthorized {
+			ctx.SetHeader("WWW-Authenticate", challenge)
+		}
+		_ = huma.WriteErr(api, ctx, status, detail)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/metrics"
+	"github.com/eats/eats-orders-tracking/platform/shutdown"
 )
 
 // Title and Version name the API in the OpenAPI document.
@@ -118,8 +119,29 @@ type Server struct {
 // Addr is the bound address (useful with HTTP_ADDR=:0).
 func (s *Server) Addr() string { return s.addr.String() }
 
+// ServerParams are the server's inputs.
+type ServerParams struct {
+	fx.In
+
+	Lifecycle fx.Lifecycle
+	Config    config.Platform
+	Mux       *http.ServeMux
+	// API is asked for so every huma route is registered before serving.
+	API    huma.API
+	Logger *slog.Logger
+	// Budget is the drain deadline shared with River (absent: its own).
+	Budget *shutdown.Budget `optional:"true"`
+	// Shutdowner stops the app when the listener fails after start.
+	Shutdowner fx.Shutdowner `optional:"true"`
+}
+
 // NewServer builds the server; it listens on start and drains on stop.
-func NewServer(lc fx.Lifecycle, cfg config.Platform, mux *http.ServeMux, _ huma.API, logger *slog.Logger) *Server {
+func NewServer(p ServerParams) *Server {
+	lc, cfg, mux, logger := p.Lifecycle, p.Config, p.Mux, p.Logger
+	budget := p.Budget
+	if budget == nil {
+		budget = shutdown.NewBudget(cfg.ShutdownTimeout)
+	}
 	s := &Server{srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -139,14 +161,19 @@ func NewServer(lc fx.Lifecycle, cfg config.Platform, mux *http.ServeMux, _ huma.
 			logger.Info("http listening", "addr", s.Addr())
 			go func() {
 				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					logger.Error("http server stopped", "err", err)
+					// A replica that cannot serve must not linger looking alive.
+					logger.Error("http server stopped; shutting down", "err", err)
+					if p.Shutdowner != nil {
+						_ = p.Shutdowner.Shutdown(fx.ExitCode(1))
+					}
 				}
 			}()
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
-			// Stop taking requests and let in-flight ones finish.
-			ctx, cancel := context.WithTimeout(ctx, cfg.ShutdownTimeout)
+			// Stop taking requests and let in-flight ones finish, within the
+			// drain budget River then shares.
+			ctx, cancel := budget.Context(ctx)
 			defer cancel()
 			return s.srv.Shutdown(ctx)
 		},

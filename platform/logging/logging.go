@@ -38,11 +38,14 @@ func ForModule(l *slog.Logger, module string) *slog.Logger {
 	return l.With("module", module)
 }
 
-// FxLogger sends fx's wiring events to slog at debug level, with errors
-// still at error level, so start-up stays quiet unless LOG_LEVEL=debug.
+// FxLogger sends fx's wiring events to slog at debug level, errors too: fx
+// returns every error it logs to the caller, which reports its cause once
+// (main prints it; a start failure is logged by whoever started the app),
+// where fx would log the same error with its whole wiring chain 2-4 times.
 func FxLogger(l *slog.Logger) fxevent.Logger {
 	fl := &fxevent.SlogLogger{Logger: l.With("component", "fx")}
 	fl.UseLogLevel(slog.LevelDebug)
+	fl.UseErrorLevel(slog.LevelDebug)
 	return fl
 }
 

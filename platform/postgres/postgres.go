@@ -47,15 +47,22 @@ func Target(dsn string) (host, dbname string) {
 	return u.Host, strings.Trim(u.Path, "/")
 }
 
+// maintenanceDB is where a missing database is created from.
+const maintenanceDB = "postgres"
+
 // EnsureDatabase creates the DSN's database if it does not exist, through
 // the server's maintenance database.
 func EnsureDatabase(ctx context.Context, dsn string) error {
+	return ensureDatabase(ctx, dsn, maintenanceDB)
+}
+
+func ensureDatabase(ctx context.Context, dsn, maintenance string) error {
 	host, name := Target(dsn)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		return fmt.Errorf("postgres: parse DATABASE_URL: %w", err)
 	}
-	u.Path = "/postgres"
+	u.Path = "/" + maintenance
 	admin, err := sqlx.Open("postgres", u.String())
 	if err != nil {
 		return fmt.Errorf("postgres: open maintenance database at %s: %w", host, err)
@@ -79,15 +86,27 @@ func EnsureDatabase(ctx context.Context, dsn string) error {
 	return nil
 }
 
-// Connect creates the database if needed and checks the pool can reach it.
+// Connect checks the pool can reach its database, creating the database
+// first if the server says it does not exist. The maintenance database is
+// used only then: a role or a pooler that sees nothing but the service's
+// own database must still start.
 func Connect(ctx context.Context, db *sqlx.DB, dsn string) error {
+	return connect(ctx, db, dsn, maintenanceDB)
+}
+
+func connect(ctx context.Context, db *sqlx.DB, dsn, maintenance string) error {
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	host, name := Target(dsn)
-	if err := EnsureDatabase(ctx, dsn); err != nil {
-		return err
+	err := db.PingContext(ctx)
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "3D000" { // invalid_catalog_name
+		if err := ensureDatabase(ctx, dsn, maintenance); err != nil {
+			return err
+		}
+		err = db.PingContext(ctx)
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err != nil {
 		return fmt.Errorf("postgres: cannot reach database %q at %s: %w", name, host, err)
 	}
 	return nil

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,6 +28,7 @@ import (
 
 	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/migrate"
+	"github.com/eats/eats-orders-tracking/platform/shutdown"
 )
 
 // Client is the River client type every module uses.
@@ -89,6 +92,9 @@ type Params struct {
 	Queues   []Queue                      `group:"river_queues"`
 	Periodic []*river.PeriodicJob         `group:"river_periodic"`
 	Extra    []rivertype.WorkerMiddleware `group:"river_worker_middleware"`
+	// Budget is the drain deadline shared with the HTTP server (absent:
+	// SHUTDOWN_TIMEOUT of its own).
+	Budget *shutdown.Budget `optional:"true"`
 }
 
 // New builds the River client. Nothing connects until start.
@@ -137,7 +143,7 @@ func New(p Params) (*Client, error) {
 		listenPool.Close()
 		return nil, fmt.Errorf("queue: river client: %w", err)
 	}
-	if err := p.Registry.Register(newStateCollector(p.DB)); err != nil {
+	if err := p.Registry.Register(newStateCollector(p.DB, slices.Sorted(maps.Keys(queues))...)); err != nil {
 		return nil, fmt.Errorf("queue: metrics: %w", err)
 	}
 	p.Lifecycle.Append(fx.Hook{
@@ -157,16 +163,21 @@ func New(p Params) (*Client, error) {
 			if len(queues) == 0 {
 				return nil
 			}
-			return stop(ctx, client, p.Config.ShutdownTimeout, p.Logger)
+			budget := p.Budget
+			if budget == nil {
+				budget = shutdown.NewBudget(p.Config.ShutdownTimeout)
+			}
+			return stop(ctx, client, budget, p.Logger)
 		},
 	})
 	return client, nil
 }
 
-// stop lets running jobs finish within the shutdown timeout, then cancels
-// the rest; River retries a cancelled job later, so nothing is lost.
-func stop(ctx context.Context, client *Client, timeout time.Duration, logger *slog.Logger) error {
-	soft, cancel := context.WithTimeout(ctx, timeout)
+// stop lets running jobs finish within what is left of the drain budget,
+// then cancels the rest; River retries a cancelled job later, so nothing is
+// lost.
+func stop(ctx context.Context, client *Client, budget *shutdown.Budget, logger *slog.Logger) error {
+	soft, cancel := budget.Context(ctx)
 	defer cancel()
 	err := client.Stop(soft)
 	if err == nil {
@@ -175,7 +186,7 @@ func stop(ctx context.Context, client *Client, timeout time.Duration, logger *sl
 	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("queue: stop river: %w", err)
 	}
-	logger.Warn("jobs still running at shutdown timeout; cancelling them", "timeout", timeout)
+	logger.Warn("jobs still running at shutdown timeout; cancelling them", "timeout", budget.Timeout())
 	hard, cancelHard := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancelHard()
 	if err := client.StopAndCancel(hard); err != nil {
