@@ -1,9 +1,10 @@
 // Package pgtest gives each test a fresh PostgreSQL database cloned from a
 // migrated template (CREATE DATABASE … TEMPLATE), which takes tens of
 // milliseconds instead of re-running every migration. The template's name
-// carries a hash of the migration files, so a changed migration builds a new
-// template, and an advisory lock makes concurrent test binaries (go test
-// runs packages in parallel) build it once.
+// carries a hash of the migrations (SQL files, Go migration versions, and
+// the River schema version they pin with River's SQL up to it), so a changed
+// migration or River pin builds a new template, and an advisory lock makes
+// concurrent test binaries (go test runs packages in parallel) build it once.
 package pgtest
 
 import (
@@ -20,8 +21,11 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/rivermigrate"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eats/eats-orders-tracking/migrations"
 	"github.com/eats/eats-orders-tracking/platform/migrate"
 	"github.com/eats/eats-orders-tracking/platform/postgres"
 )
@@ -52,7 +56,7 @@ const templateLock = 7261_0001
 // creating it if needed.
 func Template(tb testing.TB, src migrate.Source) string {
 	tb.Helper()
-	name := "eot_tmpl_" + sourceHash(tb, src)
+	name := "eot_tmpl_" + sourceHash(tb, src, migrations.RiverSchemaVersion)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	admin, err := sqlx.Open("postgres", ServerURL())
@@ -87,8 +91,11 @@ func Template(tb testing.TB, src migrate.Source) string {
 	return name
 }
 
-// sourceHash identifies a migration set by its SQL files and Go versions.
-func sourceHash(tb testing.TB, src migrate.Source) string {
+// sourceHash identifies a migration set by its SQL files, its Go
+// migrations' versions, and River's schema: a Go migration's code cannot be
+// hashed, so the River version it migrates to (riverVersion) and River's SQL
+// up to that version (which changes with River in go.mod) stand for it.
+func sourceHash(tb testing.TB, src migrate.Source, riverVersion int) string {
 	h := sha256.New()
 	err := fs.WalkDir(src.FS, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -104,6 +111,14 @@ func sourceHash(tb testing.TB, src migrate.Source) string {
 	require.NoError(tb, err)
 	for _, g := range src.Go {
 		fmt.Fprintf(h, "go:%d\n", g.Version)
+	}
+	fmt.Fprintf(h, "river:%d\n", riverVersion)
+	rm, err := rivermigrate.New(riverdatabasesql.New(nil), nil)
+	require.NoError(tb, err)
+	for _, v := range rm.AllVersions() {
+		if v.Version <= riverVersion {
+			fmt.Fprintf(h, "river:%d\n%s\n", v.Version, v.SQLUp)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
@@ -137,32 +152,41 @@ func create(tb testing.TB, template string) string {
 	admin, err := sqlx.Open("postgres", ServerURL())
 	require.NoError(tb, err)
 	defer admin.Close()
-	q := "CREATE DATABASE " + pq.QuoteIdentifier(name)
-	if template != "" {
-		q += " TEMPLATE " + pq.QuoteIdentifier(template)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// Two clones of one template at the same instant can collide on the
-	// template's lock ("being accessed by other users"); retry briefly.
-	for attempt := 0; ; attempt++ {
-		_, err = admin.ExecContext(ctx, q)
-		var pqErr *pq.Error
-		if err == nil || attempt >= 50 || !asPQ(err, &pqErr) || pqErr.Code != "55006" {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	require.NoError(tb, err, "pgtest: create database")
+	require.NoError(tb, createDatabase(ctx, admin, name, template), "pgtest: create database")
 	tb.Cleanup(func() {
 		admin, err := sqlx.Open("postgres", ServerURL())
 		if err != nil {
 			return
 		}
 		defer admin.Close()
-		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + pq.QuoteIdentifier(name) + " WITH (FORCE)")
+		_ = dropDatabase(context.Background(), admin, name)
 	})
 	return URLFor(name)
+}
+
+// createDatabase creates name, as a copy of template unless it is empty.
+func createDatabase(ctx context.Context, admin *sqlx.DB, name, template string) error {
+	q := "CREATE DATABASE " + pq.QuoteIdentifier(name)
+	if template != "" {
+		q += " TEMPLATE " + pq.QuoteIdentifier(template)
+	}
+	// Two clones of one template at the same instant can collide on the
+	// template's lock ("being accessed by other users"); retry briefly.
+	for attempt := 0; ; attempt++ {
+		_, err := admin.ExecContext(ctx, q)
+		var pqErr *pq.Error
+		if err == nil || attempt >= 50 || !asPQ(err, &pqErr) || pqErr.Code != "55006" {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func dropDatabase(ctx context.Context, admin *sqlx.DB, name string) error {
+	_, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)")
+	return err
 }
 
 func asPQ(err error, target **pq.Error) bool {
