@@ -27,6 +27,7 @@ import (
 	"github.com/eats/eats-orders-tracking/platform/migrate"
 	"github.com/eats/eats-orders-tracking/platform/postgres"
 	"github.com/eats/eats-orders-tracking/platform/queue"
+	"github.com/eats/eats-orders-tracking/platform/shutdown"
 )
 
 // MigrationSource is the schema embedded in the binary.
@@ -43,6 +44,7 @@ func Platform() fx.Option {
 		postgres.Module,
 		migrate.Module,
 		cache.Module,
+		shutdown.Module,
 		queue.Module,
 		queue.UIModule,
 		httpapi.Module,
@@ -85,9 +87,10 @@ func Serve(environ config.Environment) fx.Option {
 		}),
 		fx.Invoke(func(migrate.Applied, *queue.Client, *httpapi.Server) {}),
 		fx.StartTimeout(time.Minute),
-		// The HTTP server and River each get SHUTDOWN_TIMEOUT; fx must not
-		// cut them short. A bad config fails in the graph with its message.
-		fx.StopTimeout(2*shutdownTimeout(environ)+10*time.Second),
+		// The HTTP server and River share SHUTDOWN_TIMEOUT (shutdown.Budget);
+		// fx must not cut them short. A bad config fails in the graph with
+		// its message.
+		fx.StopTimeout(shutdownTimeout(environ)+shutdown.Grace),
 	)
 }
 
@@ -99,19 +102,18 @@ func shutdownTimeout(environ config.Environment) time.Duration {
 	return cfg.ShutdownTimeout
 }
 
-// ExperimentDefinitions collects the experiments the modules register, by
-// building the graph without starting it, so the CLI validates a file
-// against exactly what the service would load.
-func ExperimentDefinitions(environ config.Environment) ([]experiments.Definition, error) {
-	var p struct {
-		fx.In
-		Defs []experiments.Definition `group:"experiments"`
+// ExperimentDefinitions are the experiments the modules register with the
+// Store (experiments.AsDefinition in their Module). They are listed here as
+// plain values, not collected by building the graph, so `experiments
+// validate` reads no environment: a config error unrelated to experiments
+// (SHUTDOWN_TIMEOUT=banana) must not fail the config repository's CI. A
+// test checks the list against what the graph collects.
+func ExperimentDefinitions() []experiments.Definition {
+	return []experiments.Definition{
+		pickerupdater.StatusesTimeout.Definition(),
+		trackingpresenter.CallPicker.Definition(),
+		trackingpresenter.ContactUs.Definition(),
 	}
-	a := fx.New(Options(environ), fx.NopLogger, fx.Populate(&p))
-	if err := a.Err(); err != nil {
-		return nil, err
-	}
-	return p.Defs, nil
 }
 
 // OpenAPI builds the graph only to read the API document; nothing starts.

@@ -144,19 +144,68 @@ func TestLogsMaskSecrets(t *testing.T) {
 
 func TestExperimentsEndpointShowsTheSetInForce(t *testing.T) {
 	t.Parallel()
-	a := apptest.Start(t, nil)
-	code, _ := a.Get(t, "/internal/eats-orders-tracking/v1/experiments", nil)
+	// A copy of the shipped file, so the test can replace it.
+	shipped, err := os.ReadFile(filepath.Join(apptest.RepoRoot(), "experiments.yaml"))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "experiments.yaml")
+	require.NoError(t, os.WriteFile(path, shipped, 0o644))
+	a := apptest.Start(t, map[string]string{"EXPERIMENTS_FILE": path})
+
+	const endpoint = "/internal/eats-orders-tracking/v1/experiments"
+	code, _ := a.Get(t, endpoint, nil)
 	require.Equal(t, http.StatusUnauthorized, code)
-	code, body := a.Get(t, "/internal/eats-orders-tracking/v1/experiments", apptest.Internal())
-	require.Equal(t, http.StatusOK, code, string(body))
-	var st struct {
-		Path      string         `json:"path"`
-		LoadedAt  *time.Time     `json:"loaded_at"`
-		LastError any            `json:"last_error"`
-		Exps      map[string]any `json:"experiments"`
+	type status struct {
+		Path      string     `json:"path"`
+		LoadedAt  *time.Time `json:"loaded_at"`
+		LastError *struct {
+			At      time.Time `json:"at"`
+			Message string    `json:"message"`
+		} `json:"last_error"`
+		RefusedTotal int            `json:"refused_total"`
+		Exps         map[string]any `json:"experiments"`
 	}
-	require.NoError(t, json.Unmarshal(body, &st))
+	get := func() status {
+		t.Helper()
+		code, body := a.Get(t, endpoint, apptest.Internal())
+		require.Equal(t, http.StatusOK, code, string(body))
+		var st status
+		require.NoError(t, json.Unmarshal(body, &st), string(body))
+		return st
+	}
+
+	// The shipped set (DESIGN §7): both flags on for everyone, timeouts
+	// for new, assigned, picking and picked_up.
+	want := map[string]any{
+		"eats_orders_tracking_picker_statuses_timeout": map[string]any{"default": []any{
+			map[string]any{"status": "new", "timeout": 600.0},
+			map[string]any{"status": "assigned", "timeout": 600.0},
+			map[string]any{"status": "picking", "timeout": 300.0},
+			map[string]any{"status": "picked_up", "timeout": 900.0},
+		}},
+		"eats_orders_tracking_retail_call_picker": map[string]any{"default": map[string]any{"enabled": true}},
+		"eats_orders_tracking_retail_contact_us":  map[string]any{"default": map[string]any{"enabled": true}},
+	}
+	st := get()
+	require.Equal(t, path, st.Path)
 	require.NotNil(t, st.LoadedAt)
 	require.Nil(t, st.LastError)
-	require.Equal(t, filepath.Join(apptest.RepoRoot(), "experiments.yaml"), st.Path)
+	require.Zero(t, st.RefusedTotal)
+	require.Equal(t, want, st.Exps)
+	loadedAt := *st.LoadedAt
+
+	// A file that can never hold is refused: the endpoint shows why, and
+	// the shipped set stays in force.
+	require.NoError(t, os.WriteFile(path, []byte(`experiments:
+  eats_orders_tracking_retail_call_picker:
+    default: {enabled: true}
+    clauses:
+      - {name: pilot, if: {place_id: {in: []}}, value: {enabled: false}}
+`), 0o644))
+	apptest.Eventually(t, 5*time.Second, func() bool { return get().LastError != nil }, "the refusal is shown")
+	st = get()
+	require.Equal(t, path+`: experiment eats_orders_tracking_retail_call_picker: clause "pilot": if.place_id.in: must list at least one value (an empty in never holds)`, st.LastError.Message)
+	require.False(t, st.LastError.At.IsZero())
+	require.Equal(t, 1, st.RefusedTotal)
+	require.Equal(t, want, st.Exps, "the last good set stays in force")
+	require.True(t, loadedAt.Equal(*st.LoadedAt))
 }

@@ -21,6 +21,14 @@ type StatusTimeout struct {
 // (the experiments package refuses 1.5 or "x" before validateTimeouts runs).
 var StatusesTimeout = experiments.NewKey[[]StatusTimeout]("eats_orders_tracking_picker_statuses_timeout", validateTimeouts)
 
+// maxTimeout bounds a timeout at 7 days. The updater computes
+// time.Duration(Timeout) * time.Second, which overflows to a negative
+// duration from about 292 years on and would make every order stale on every
+// tick; and tracking rows are deleted long before a week (cleanup's
+// RETENTION, 72h by default), so a larger value never fires anyway and is
+// most likely a typo, such as milliseconds for seconds.
+const maxTimeout = 7 * 24 * 60 * 60
+
 func validateTimeouts(list []StatusTimeout) error {
 	seen := make(map[tracking.PickerStatus]bool, len(list))
 	for i, st := range list {
@@ -34,6 +42,9 @@ func validateTimeouts(list []StatusTimeout) error {
 		// 0 would make the updater refresh the order on every tick.
 		if st.Timeout < 1 {
 			return fmt.Errorf("[%d].timeout: must be an integer ≥ 1 (got %d)", i, st.Timeout)
+		}
+		if st.Timeout > maxTimeout {
+			return fmt.Errorf("[%d].timeout: must be at most %d seconds, 7 days (got %d)", i, maxTimeout, st.Timeout)
 		}
 	}
 	return nil

@@ -122,6 +122,11 @@ func compileIf(n *yaml.Node, path string) (cond, error) {
 			if p.value.Kind != yaml.SequenceNode {
 				return cond{}, errAt(at, "must be a list of ifs (got %s)", describe(p.value))
 			}
+			// An empty any never holds: its clause would be dead, which is
+			// a mistake rather than a way to switch the clause off.
+			if len(p.value.Content) == 0 {
+				return cond{}, errAt(at, "must list at least one if (an empty any never holds)")
+			}
 			c := cond{op: opAny, kids: make([]cond, 0, len(p.value.Content))}
 			for i, item := range p.value.Content {
 				kid, err := compileIf(item, indexPath(at, i))
@@ -132,6 +137,10 @@ func compileIf(n *yaml.Node, path string) (cond, error) {
 			}
 			all.kids = append(all.kids, c)
 		case "not":
+			// not: {} negates an empty if, which always holds.
+			if p.value.Kind == yaml.MappingNode && len(p.value.Content) == 0 {
+				return cond{}, errAt(at, "must not be empty (not: {} never holds)")
+			}
 			kid, err := compileIf(p.value, at)
 			if err != nil {
 				return cond{}, err
@@ -182,6 +191,9 @@ func compileKwarg(kw Kwarg, n *yaml.Node, path string) ([]cond, error) {
 			c.op = opIn
 			if p.value.Kind != yaml.SequenceNode {
 				return nil, errAt(at, "must be a list of values (got %s)", describe(p.value))
+			}
+			if len(p.value.Content) == 0 {
+				return nil, errAt(at, "must list at least one value (an empty in never holds)")
 			}
 			for i, item := range p.value.Content {
 				s, err := scalarString(item, indexPath(at, i))

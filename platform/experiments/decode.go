@@ -179,10 +179,12 @@ func checkStrict(t reflect.Type, n *yaml.Node, path string) error {
 		if tag != intTag {
 			return mismatch()
 		}
+		return checkRange(t, n, path)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if tag != intTag {
 			return mismatch()
 		}
+		return checkRange(t, n, path)
 	case reflect.Float32, reflect.Float64:
 		if tag != intTag && tag != floatTag {
 			return mismatch()
@@ -226,6 +228,21 @@ func checkStrict(t reflect.Type, n *yaml.Node, path string) error {
 		return errAt(path, "Go type %s cannot be decoded from YAML", t)
 	}
 	return nil
+}
+
+// checkRange reports an integer that does not fit t. yaml.v3's own error
+// for it ("line 3: cannot unmarshal !!int `9223372...` into int") names
+// neither the field nor the limit.
+func checkRange(t reflect.Type, n *yaml.Node, path string) error {
+	if err := n.Decode(reflect.New(t).Interface()); err == nil {
+		return nil
+	}
+	maxU := ^uint64(0) >> (64 - t.Bits())
+	if t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64 {
+		return errAt(path, "must be an integer within 0..%d (got %s)", maxU, describe(n))
+	}
+	maxI := int64(maxU >> 1)
+	return errAt(path, "must be an integer within %d..%d (got %s)", -maxI-1, maxI, describe(n))
 }
 
 func checkStruct(t reflect.Type, n *yaml.Node, path string) error {

@@ -34,13 +34,15 @@
 //
 // Loading is all or nothing. Every value is decoded strictly into its key's
 // type (unknown or missing fields and scalars of the wrong YAML type are
-// errors) and checked by the key's validator; every condition is compiled;
-// an experiment no Definition knows is an error, since it is most likely a
-// typo. A file that fails any of this is refused whole: the last good set
-// stays in force, the refusal is logged once, counted in
-// eot_experiments_refused_total and shown by [Store.Status]. The compiled set
-// is immutable and swapped atomically, so no request sees a half-loaded set,
-// and evaluating it allocates nothing.
+// errors) and checked by the key's validator; every condition is compiled,
+// and one that can never hold (any: [], in: [], not: {}) is an error. An
+// experiment no Definition knows is ignored by the Store (during a rolling
+// upgrade the file may name a newer version's experiment) and refused by
+// [ValidateFile], where it is most likely a typo. A file that fails any of
+// this is refused whole: the last good set stays in force, the refusal is
+// logged once, counted in eot_experiments_refused_total and shown by
+// [Store.Status]. The compiled set is immutable and swapped atomically, so
+// no request sees a half-loaded set, and evaluating it allocates nothing.
 //
 // [Store.Start] loads the file and then polls it every PollInterval: a stat,
 // and a read and content hash when the stat changed or is too recent to

@@ -21,8 +21,12 @@ import (
 type StoreParams struct {
 	// Path is the experiments file (EXPERIMENTS_FILE).
 	Path string
-	// Definitions are the experiments the file may contain; any other name
-	// in the file is refused.
+	// Definitions are the experiments the Store decodes and serves. Any
+	// other name in the file is ignored, with a warning and the
+	// eot_experiments_ignored gauge, not refused: in a rolling upgrade a file
+	// naming a new version's experiment reaches the old replicas first, and
+	// refusing it there would freeze their set. ValidateFile, which CI runs,
+	// refuses such names, so a typo still stops a change.
 	Definitions []Definition
 	// Logger gets a line per load and per refusal; nil discards.
 	Logger *slog.Logger

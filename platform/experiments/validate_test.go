@@ -166,6 +166,31 @@ func TestValidationErrors(t *testing.T) {
 			want: `clause "c": if.any: must be a list of ifs (got a mapping)`,
 		},
 		{
+			name: "empty any never holds",
+			file: callHead + "    clauses:\n      - {name: c, if: {any: []}, value: {enabled: true}}\n",
+			want: `experiment eats_orders_tracking_retail_call_picker: clause "c": if.any: must list at least one if (an empty any never holds)`,
+		},
+		{
+			name: "empty any nested in not",
+			file: callHead + "    clauses:\n      - {name: c, if: {not: {any: []}}, value: {enabled: true}}\n",
+			want: `clause "c": if.not.any: must list at least one if (an empty any never holds)`,
+		},
+		{
+			name: "empty in never holds",
+			file: callHead + "    clauses:\n      - {name: c, if: {place_id: {in: []}}, value: {enabled: true}}\n",
+			want: `experiment eats_orders_tracking_retail_call_picker: clause "c": if.place_id.in: must list at least one value (an empty in never holds)`,
+		},
+		{
+			name: "empty in inside any",
+			file: callHead + "    clauses:\n      - {name: c, if: {any: [{place_id: {eq: '1'}}, {eater_id: {in: []}}]}, value: {enabled: true}}\n",
+			want: `clause "c": if.any[1].eater_id.in: must list at least one value (an empty in never holds)`,
+		},
+		{
+			name: "not of an empty if never holds",
+			file: callHead + "    clauses:\n      - {name: c, if: {not: {}}, value: {enabled: true}}\n",
+			want: `clause "c": if.not: must not be empty (not: {} never holds)`,
+		},
+		{
 			name: "eq of a list",
 			file: callHead + "    clauses:\n      - {name: c, if: {eater_id: {eq: [1]}}, value: {enabled: true}}\n",
 			want: `clause "c": if.eater_id.eq: must be a scalar (got a list)`,
@@ -276,6 +301,44 @@ func TestValidationErrors(t *testing.T) {
 			if tt.file != "" {
 				require.True(t, strings.HasPrefix(err.Error(), path+": "), "the error names the file: %v", err)
 			}
+		})
+	}
+}
+
+// An integer that does not fit its Go field is refused naming the field and
+// the range, not with yaml.v3's "cannot unmarshal !!int `9223372...`".
+func TestValidationIntegerRange(t *testing.T) {
+	t.Parallel()
+
+	type limits struct {
+		Small int8   `yaml:"small,omitempty"`
+		Count uint16 `yaml:"count,omitempty"`
+		Big   int64  `yaml:"big,omitempty"`
+	}
+	key := experiments.NewKey[limits]("limits", nil)
+	tests := []struct {
+		value string
+		want  string // "" for valid
+	}{
+		{"{small: 127, count: 65535, big: 9223372036854775807}", ""},
+		{"{small: -128, big: -9223372036854775808}", ""},
+		{"{small: 128}", "default: small: must be an integer within -128..127 (got 128)"},
+		{"{small: -129}", "default: small: must be an integer within -128..127 (got -129)"},
+		{"{count: 65536}", "default: count: must be an integer within 0..65535 (got 65536)"},
+		{"{count: -1}", "default: count: must be an integer within 0..65535 (got -1)"},
+		{"{big: 9223372036854775808}", "default: big: must be an integer within -9223372036854775808..9223372036854775807 (got 9223372036854775808)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "experiments.yaml")
+			writeFile(t, path, "experiments:\n  limits: {default: "+tt.value+"}\n")
+			err := experiments.ValidateFile(path, []experiments.Definition{key.Definition()})
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, "experiment limits: "+tt.want)
 		})
 	}
 }
