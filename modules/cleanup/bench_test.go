@@ -3,7 +3,9 @@ package cleanup
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 // BenchmarkCleanup is the cleanup half of `go tool task bench:updater`:
 // 1,000,000 expired rows (600,000 picker_orders, 300,000 orders, 100,000
 // picker_phones) next to 100,000 live rows per table, on a fresh database,
+// (BENCH_ROWS=n scales it to n expired rows, to try it small)
 // after ANALYZE; one run with the default batch size, every batch timed
 // (its whole transaction: BEGIN, SET LOCAL statement_timeout, DELETE,
 // COMMIT). Run it with -benchtime 1x; the report is markdown.
@@ -32,12 +35,13 @@ func BenchmarkCleanup(b *testing.B) {
 		medians = append(medians, pct(r.all, 50))
 	}
 	first := runs[0]
-	p("Each run: a fresh database, 1,000,000 expired rows (600,000 picker_orders, 300,000 orders, 100,000 picker_phones) and %d live rows per table seeded with generate_series, their times in insertion order as production writes them (≈ %s), then `ANALYZE`; one cleanup run with CLEANUP_BATCH_SIZE=%d. A batch is timed over its whole transaction (BEGIN, SET LOCAL statement_timeout, DELETE … RETURNING, COMMIT). PostgreSQL %s, default settings (shared_buffers 128MB).", benchLive, first.seeded.Round(time.Second), benchBatchSize, first.pg)
+	p("Each run: a fresh database, %d expired rows (%d picker_orders, %d orders, %d picker_phones) and %d live rows per table seeded with generate_series, their times in insertion order as production writes them (≈ %s), then `ANALYZE`; one cleanup run (a full sweep: the worker has no marks yet) with CLEANUP_BATCH_SIZE=%d. A batch is timed over its whole transaction (BEGIN, SET LOCAL statement_timeout, DELETE … RETURNING, COMMIT). PostgreSQL %s, default settings (shared_buffers 128MB).",
+		benchExpired, benchExpired*6/10, benchExpired*3/10, benchExpired/10, benchLive, first.seeded.Round(time.Second), benchBatchSize, first.pg)
 	p("")
 	p("| run | whole run | rows/s | batches | batch median | batch p95 | slowest batch | batches over 200 ms |")
 	p("|---|---|---|---|---|---|---|---|")
 	for i, r := range runs {
-		p("| %d | %s | %.0f | %d | %s | %s | %s | %d |", i+1, r.took.Round(time.Millisecond), 1e6/r.took.Seconds(), len(r.all),
+		p("| %d | %s | %.0f | %d | %s | %s | %s | %d |", i+1, r.took.Round(time.Millisecond), float64(benchExpired)/r.took.Seconds(), len(r.all),
 			ms(pct(r.all, 50)), ms(pct(r.all, 95)), ms(slices.Max(r.all)), over(r.all, 200*time.Millisecond))
 	}
 	p("| **median of runs** | | | | **%s** | | **%s** | |", ms(pct(medians, 50)), ms(pct(maxima, 50)))
@@ -65,7 +69,7 @@ func BenchmarkCleanup(b *testing.B) {
 	p("Worst case, one run with the times at random in the heap (each batch's 5,000 rows on ~5,000 different pages): whole run %s, batch median %s, p95 %s, slowest %s, %d of %d batches over 200 ms.",
 		worst.took.Round(time.Millisecond), ms(pct(worst.all, 50)), ms(pct(worst.all, 95)), ms(slices.Max(worst.all)), over(worst.all, 200*time.Millisecond), len(worst.all))
 	p("")
-	p("A run started right after (before autovacuum cleaned the indexes) deletes nothing but its first batch per table walks the dead index entries once: %s.", last.afterwards)
+	p("A run started right after (before autovacuum cleaned the indexes) deletes nothing. From the marks the first run left (the default: the next run in the same process within CLEANUP_FULL_SWEEP_INTERVAL), its one batch per table starts at the highest key deleted: %s. A full sweep at that moment (from -infinity: a process without marks, or the periodic full sweep) walks the dead index entries once: %s.", last.afterwards, last.fullAfter)
 	p("")
 	p("Plan of one picker_orders batch after VACUUM (5,000 more expired rows; rolled back), `EXPLAIN (ANALYZE, BUFFERS)`:")
 	p("```\n%s\n```", last.plan)
@@ -78,7 +82,19 @@ func BenchmarkCleanup(b *testing.B) {
 const (
 	benchCleanupRuns = 3
 	benchBatchSize   = 5000
-	benchLive        = 100_000
+)
+
+// benchExpired is how many expired rows a run deletes: 1,000,000, or
+// BENCH_ROWS to try the benchmark small (e.g. BENCH_ROWS=20000); the live
+// rows per table are a tenth of it.
+var (
+	benchExpired = func() int {
+		if n, err := strconv.Atoi(os.Getenv("BENCH_ROWS")); err == nil && n >= 1000 {
+			return n
+		}
+		return 1_000_000
+	}()
+	benchLive = benchExpired / 10
 )
 
 type cleanupRun struct {
@@ -88,6 +104,7 @@ type cleanupRun struct {
 	tables     []tableResult
 	all        []time.Duration
 	afterwards string
+	fullAfter  string
 	plan       string
 }
 
@@ -95,8 +112,8 @@ type cleanupRun struct {
 // explain it also times a second run and explains a batch.
 func benchCleanupOnce(b *testing.B, explain, correlated bool) cleanupRun {
 	ctx := context.Background()
-	expired := map[string]int{"picker_orders": 600_000, "orders": 300_000, "picker_phones": 100_000}
-	s := setup(b, Config{Interval: 10 * time.Minute, BatchSize: benchBatchSize, Retention: 72 * time.Hour})
+	expired := map[string]int{"picker_orders": benchExpired * 6 / 10, "orders": benchExpired * 3 / 10, "picker_phones": benchExpired / 10}
+	s := setup(b, Config{Interval: 10 * time.Minute, BatchSize: benchBatchSize, Retention: 72 * time.Hour, FullSweepInterval: time.Hour})
 
 	b.StopTimer()
 	began := time.Now()
@@ -161,13 +178,25 @@ FROM generate_series(1, $1) AS i`, benchLive},
 		return r
 	}
 
+	// Right after, from the marks (the first run was a full sweep and set
+	// them), then as a full sweep.
 	again, err := s.worker.run(ctx)
 	require.NoError(b, err)
 	parts := make([]string, len(again))
 	for i, t := range again {
+		require.NotNil(b, t.From, "%s: the run right after starts from the mark", t.Table)
+		require.Zero(b, t.Deleted, t.Table)
 		parts[i] = fmt.Sprintf("%s %s", t.Table, ms(t.Slowest))
 	}
 	r.afterwards = strings.Join(parts, ", ")
+	s.worker.cfg.FullSweepInterval = 0
+	full, err := s.worker.run(ctx)
+	require.NoError(b, err)
+	for i, t := range full {
+		require.Nil(b, t.From, t.Table)
+		parts[i] = fmt.Sprintf("%s %s", t.Table, ms(t.Slowest))
+	}
+	r.fullAfter = strings.Join(parts, ", ")
 
 	_, err = s.db.ExecContext(ctx, `VACUUM picker_orders`)
 	require.NoError(b, err)

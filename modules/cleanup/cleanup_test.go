@@ -37,15 +37,16 @@ func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	cfg, err := parseConfig(config.Environment{})
 	require.NoError(t, err)
-	require.Equal(t, Config{Interval: 10 * time.Minute, BatchSize: 5000, Retention: 72 * time.Hour}, cfg)
+	require.Equal(t, Config{Interval: 10 * time.Minute, BatchSize: 5000, Retention: 72 * time.Hour, FullSweepInterval: time.Hour}, cfg)
 }
 
 func TestConfigErrorsNameTheVariable(t *testing.T) {
 	t.Parallel()
 	for name, values := range map[string][]string{
-		"CLEANUP_INTERVAL":   {"often", "0s", "-1m"},
-		"CLEANUP_BATCH_SIZE": {"many", "0", "-5", "1000000"},
-		"RETENTION":          {"3 days", "72s", "0"},
+		"CLEANUP_INTERVAL":            {"often", "0s", "-1m"},
+		"CLEANUP_BATCH_SIZE":          {"many", "0", "-5", "1000000"},
+		"RETENTION":                   {"3 days", "72s", "0"},
+		"CLEANUP_FULL_SWEEP_INTERVAL": {"hourly", "-1h"},
 	} {
 		for _, v := range values {
 			_, err := parseConfig(config.Environment{name: v})

@@ -18,6 +18,12 @@ type Config struct {
 	// Retention is how long picker_orders and orders rows live after they
 	// were created.
 	Retention time.Duration `env:"RETENTION" envDefault:"72h"`
+	// FullSweepInterval is how often a run starts each table from its
+	// lowest key instead of where the previous run in this process
+	// stopped, so a row that appears below that point later (a late phone
+	// event with an expiry long past) is deleted within this interval
+	// too. 0: every run is a full sweep.
+	FullSweepInterval time.Duration `env:"CLEANUP_FULL_SWEEP_INTERVAL" envDefault:"1h"`
 }
 
 // Limits of the values; outside them the service does not start.
@@ -45,6 +51,9 @@ func (c *Config) Validate() error {
 	if c.Retention < minRetention {
 		errs = append(errs, fmt.Errorf("RETENTION: must be at least %s (got %s)", minRetention, c.Retention))
 	}
+	if c.FullSweepInterval < 0 {
+		errs = append(errs, fmt.Errorf("CLEANUP_FULL_SWEEP_INTERVAL: must be 0 or more (got %s)", c.FullSweepInterval))
+	}
 	return errors.Join(errs...)
 }
 
@@ -54,5 +63,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("interval", c.Interval),
 		slog.Int("batch_size", c.BatchSize),
 		slog.Duration("retention", c.Retention),
+		slog.Duration("full_sweep_interval", c.FullSweepInterval),
 	)
 }

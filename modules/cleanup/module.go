@@ -2,6 +2,7 @@ package cleanup
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
@@ -28,7 +29,10 @@ var Module = fx.Module("cleanup",
 )
 
 func newWorker(db *sqlx.DB, cfg Config, m *cleanupMetrics, logger *slog.Logger) *worker {
-	return &worker{db: db, cfg: cfg, metrics: m, logger: logging.ForModule(logger, "cleanup")}
+	return &worker{
+		db: db, cfg: cfg, metrics: m, logger: logging.ForModule(logger, "cleanup"),
+		now: time.Now, marks: map[string]time.Time{},
+	}
 }
 
 // newPeriodic schedules the cleanup every CLEANUP_INTERVAL on the leader.

@@ -24,8 +24,27 @@ func (UpdaterArgs) Kind() string { return KindUpdater }
 
 // InsertOpts puts the tick on its own queue. A failed tick is not retried:
 // the next one, an interval later, does the same work.
+//
+// The tick is unique while one is waiting or running: the periodic inserts
+// one per interval on the leader, but any replica may work it (the queue's
+// MaxWorkers 1 is per replica), so a tick that outlives its interval
+// would otherwise overlap the next on another replica. The periodic's
+// insert is skipped as a duplicate instead, and the next interval tries
+// again. (A tick left running by a killed replica holds the slot until
+// River rescues it, RescueStuckJobsAfter in platform/queue.)
 func (UpdaterArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: KindUpdater, MaxAttempts: 1}
+	return river.InsertOpts{
+		Queue:       KindUpdater,
+		MaxAttempts: 1,
+		UniqueOpts: river.UniqueOpts{
+			ByState: []rivertype.JobState{
+				rivertype.JobStateAvailable,
+				rivertype.JobStatePending,
+				rivertype.JobStateRunning,
+				rivertype.JobStateScheduled,
+			},
+		},
+	}
 }
 
 // RefreshArgs asks eats-picker-orders for one picker order and applies the

@@ -15,16 +15,17 @@ func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	cfg, err := parseConfig(config.Environment{})
 	require.NoError(t, err)
-	require.Equal(t, Config{Interval: 30 * time.Second, RefreshConcurrency: 10}, cfg)
+	require.Equal(t, Config{Interval: 30 * time.Second, RefreshConcurrency: 10, MaxEnqueue: 10000}, cfg)
 	require.False(t, cfg.Enabled(), "an empty PICKER_ORDERS_URL turns the updater off")
 
 	cfg, err = parseConfig(config.Environment{
 		"PICKER_ORDERS_URL":          "http://127.0.0.1:9999/base",
 		"PICKER_UPDATER_INTERVAL":    "200ms",
 		"PICKER_REFRESH_CONCURRENCY": "3",
+		"PICKER_UPDATER_MAX_ENQUEUE": "50",
 	})
 	require.NoError(t, err)
-	require.Equal(t, Config{PickerOrdersURL: "http://127.0.0.1:9999/base", Interval: 200 * time.Millisecond, RefreshConcurrency: 3}, cfg)
+	require.Equal(t, Config{PickerOrdersURL: "http://127.0.0.1:9999/base", Interval: 200 * time.Millisecond, RefreshConcurrency: 3, MaxEnqueue: 50}, cfg)
 	require.True(t, cfg.Enabled())
 }
 
@@ -34,6 +35,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		"PICKER_ORDERS_URL":          {"picker-orders:8080", "ftp://host", "http://", "://x"},
 		"PICKER_UPDATER_INTERVAL":    {"often", "0s", "-30s", "10ms"},
 		"PICKER_REFRESH_CONCURRENCY": {"ten", "0", "-1", "100000"},
+		"PICKER_UPDATER_MAX_ENQUEUE": {"all", "0", "-1", "2000000"},
 	} {
 		for _, v := range values {
 			_, err := parseConfig(config.Environment{name: v})

@@ -6,6 +6,12 @@
 // eats-picker-orders for the order and applies the answer through
 // picker-ingest's apply function, like a STATUS_CHANGE event.
 //
+// A tick skips the orders whose refresh is still pending, enqueues at most
+// PICKER_UPDATER_MAX_ENQUEUE jobs shared fairly among the listed statuses
+// (a larger backlog is worked through over the next ticks), is bounded by
+// a timeout that follows the interval, and is unique while it waits or
+// runs, so ticks never overlap across replicas.
+//
 // The upstream client retries timeouts and 5xx with backoff and jitter, puts
 // a deadline on every attempt and every call, and stops calling through a
 // circuit breaker while the upstream is down. Package pickerfake is a fake

@@ -10,13 +10,17 @@ import (
 // upstream client registers its own (eot_picker_orders_*), and River's
 // middleware counts every job by kind and outcome.
 type moduleMetrics struct {
-	// stale counts the orders a tick found stale, by status.
+	// stale counts the stale orders (no refresh pending) a tick took, by
+	// status.
 	stale *prometheus.CounterVec
 	// enqueued counts refresh jobs a tick inserted, or skipped because one
 	// for the order was already pending.
 	enqueued *prometheus.CounterVec
 	// selection times a tick's selection queries, all statuses together.
 	selection prometheus.Histogram
+	// capped counts ticks that used their whole PICKER_UPDATER_MAX_ENQUEUE
+	// budget with stale orders left for the next ticks.
+	capped prometheus.Counter
 	// refreshed counts refresh jobs by outcome.
 	refreshed *prometheus.CounterVec
 }
@@ -38,7 +42,7 @@ func newModuleMetrics(reg prometheus.Registerer) (*moduleMetrics, error) {
 	m := &moduleMetrics{
 		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Name: "picker_updater_stale_total",
-			Help: "Picker orders the updater found quiet past their status' timeout, by status.",
+			Help: "Picker orders the updater found quiet past their status' timeout with no refresh pending, and took for refresh, by status.",
 		}, []string{"status"}),
 		enqueued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Name: "picker_updater_enqueued_total",
@@ -49,12 +53,16 @@ func newModuleMetrics(reg prometheus.Registerer) (*moduleMetrics, error) {
 			Help:    "Time a tick spent selecting stale picker orders and enqueuing their refresh jobs.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		capped: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Name: "picker_updater_capped_ticks_total",
+			Help: "Ticks that enqueued PICKER_UPDATER_MAX_ENQUEUE refresh jobs and left stale orders for the next ticks.",
+		}),
 		refreshed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Name: "picker_refresh_total",
 			Help: "Picker order refreshes, by outcome (applied, not_found, malformed, rejected, unavailable, breaker_open, gone, moved, off).",
 		}, []string{"outcome"}),
 	}
-	if err := metrics.Register(reg, "picker updater", m.stale, m.enqueued, m.selection, m.refreshed); err != nil {
+	if err := metrics.Register(reg, "picker updater", m.stale, m.enqueued, m.selection, m.capped, m.refreshed); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -1,6 +1,7 @@
 package pickerupdater
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"time"
@@ -91,12 +92,14 @@ type updaterParams struct {
 
 func newUpdater(p updaterParams) *updater {
 	return &updater{
-		db:      p.DB,
-		store:   p.Store,
-		enabled: p.Config.Enabled(),
-		batch:   selectBatch,
-		metrics: p.Metrics,
-		logger:  logging.ForModule(p.Logger, name),
+		db:         p.DB,
+		store:      p.Store,
+		enabled:    p.Config.Enabled(),
+		interval:   p.Config.Interval,
+		batch:      selectBatch,
+		maxEnqueue: cmp.Or(p.Config.MaxEnqueue, defaultMaxEnqueue),
+		metrics:    p.Metrics,
+		logger:     logging.ForModule(p.Logger, name),
 	}
 }
 

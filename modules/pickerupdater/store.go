@@ -26,32 +26,65 @@ type cursor struct {
 	OrderNr   string
 }
 
-// qSelectStale is one page of one status' stale orders; the benchmark
-// (bench:updater) explains it as is.
+// qSelectStale is one page of one status' stale orders that have no
+// refresh job pending; the benchmark (bench:updater) explains it as is.
 //
 // It reads only the range (status, -inf .. now()-timeout] of the index
 // picker_orders_status_updated_at_idx: the row comparison becomes the index
 // condition updated_at >= $3 (rechecked for ties on order_nr), and the
 // index order serves ORDER BY updated_at with an incremental sort on
 // order_nr within equal times.
+//
+// An order whose refresh is still pending (available, scheduled, retryable
+// or running) is skipped here, so a tick neither re-inserts it nor spends
+// its enqueue budget on it. The anti-join probes River's own unique index
+// (river_job_unique_idx: unique_key, partial on "the job's state is one of
+// its unique states"), one btree lookup per stale row read: the same test
+// River's unique insert would make. OFFSET 0 keeps it a filter on the
+// ordered index scan (PostgreSQL does not turn such an EXISTS into a join),
+// so a page still stops after LIMIT rows instead of a hash anti-join
+// reading the status' whole stale range and sorting it.
+//
+// River's unique key is sha256("&kind=<kind>&args=" + {"order_nr":<JSON>}):
+// $6 is refreshUniquePrefix, and order_nr is JSON-encoded as encoding/json
+// does (to_json plus its HTML-safe escapes of <, >, & and U+2028/9).
+// TestSelectStaleSkipsPendingRefreshes holds this to what River stores; if
+// a River upgrade changes the key, pending orders are merely re-inserted
+// and skipped as duplicates by InsertManyTx, as before this filter.
 const qSelectStale = `
-SELECT order_nr, updated_at
-FROM picker_orders
-WHERE status = $1
-  AND updated_at <= now() - make_interval(secs => $2)
-  AND (updated_at, order_nr) > ($3::timestamptz, $4::text)
-ORDER BY updated_at, order_nr
+SELECT p.order_nr, p.updated_at
+FROM picker_orders p
+WHERE p.status = $1
+  AND p.updated_at <= now() - make_interval(secs => $2)
+  AND (p.updated_at, p.order_nr) > ($3::timestamptz, $4::text)
+  AND NOT EXISTS (
+      SELECT FROM river_job j
+      WHERE j.unique_key = sha256(convert_to($6::text
+                || replace(replace(replace(replace(replace(to_json(p.order_nr)::text,
+                       '<', '\u003c'), '>', '\u003e'), '&', '\u0026'),
+                       U&'\2028', '\u2028'), U&'\2029', '\u2029')
+                || '}', 'UTF8'))
+        AND j.unique_key IS NOT NULL
+        AND j.unique_states IS NOT NULL
+        AND river_job_state_in_bitmask(j.unique_states, j.state)
+      OFFSET 0)
+ORDER BY p.updated_at, p.order_nr
 LIMIT $5`
 
+// refreshUniquePrefix is River's unique key string of a RefreshArgs up to
+// the order_nr's JSON value (RefreshArgs is unique by kind and order_nr).
+const refreshUniquePrefix = `&kind=` + KindRefresh + `&args={"order_nr":`
+
 // selectStale returns up to limit picker orders in status whose updated_at
-// is at least timeout old, after c, oldest first.
+// is at least timeout old and whose refresh is not pending, after c,
+// oldest first.
 func selectStale(ctx context.Context, q sqlx.QueryerContext, status tracking.PickerStatus, timeout time.Duration, c cursor, limit int) ([]staleOrder, error) {
 	after := any(c.UpdatedAt)
 	if c.UpdatedAt.IsZero() {
 		after = "-infinity" // before every timestamp
 	}
 	var rows []staleOrder
-	if err := sqlx.SelectContext(ctx, q, &rows, qSelectStale, string(status), timeout.Seconds(), after, c.OrderNr, limit); err != nil {
+	if err := sqlx.SelectContext(ctx, q, &rows, qSelectStale, string(status), timeout.Seconds(), after, c.OrderNr, limit, refreshUniquePrefix); err != nil {
 		return nil, fmt.Errorf("select stale picker orders in %s: %w", status, err)
 	}
 	return rows, nil

@@ -504,6 +504,12 @@ func decodeOrder(body []byte, orderNr string) (upstreamOrder, error) {
 	if p.PickerID != nil {
 		o.PickerID = *p.PickerID
 	}
+	// DESIGN §5 shows place_id in every answer, but an answer without it is
+	// still applied: apply stores no place_id (picker_orders' payload is
+	// picker_id, status and status_history only), so refusing it as
+	// malformed would leave the order un-refreshed, asked again every tick,
+	// over a field nothing reads. A place_id that is present but not an
+	// integer is refused: the answer is not the shape we know.
 	if p.PlaceID != nil {
 		id, err := strconv.ParseInt(p.PlaceID.String(), 10, 64)
 		if err != nil {

@@ -130,6 +130,19 @@ func TestUpstreamOrderToleratesUnknownFields(t *testing.T) {
 	}, got)
 }
 
+// An answer without place_id is applied (see decodeOrder): nothing stores
+// it, and refusing it would leave the order stale for good.
+func TestUpstreamOrderToleratesMissingPlaceID(t *testing.T) {
+	t.Parallel()
+	b := setupUpstream(t, upstreamConfig{})
+	b.fake.SetBehaviour("251120-100005", pickerfake.Respond(http.StatusOK,
+		`{"meta":{},"payload":{"eats_id":"251120-100005","status":"picking","status_updated_at":"2025-11-20T10:15:30Z"}}`))
+
+	got, err := b.up.Order(t.Context(), "251120-100005")
+	require.NoError(t, err)
+	require.Equal(t, upstreamOrder{OrderNr: "251120-100005", Status: tracking.PickerPicking, StatusUpdatedAt: time.Date(2025, 11, 20, 10, 15, 30, 0, time.UTC)}, got)
+}
+
 func TestUpstreamOrderEscapesQuery(t *testing.T) {
 	t.Parallel()
 	b := setupUpstream(t, upstreamConfig{})
