@@ -204,14 +204,39 @@ func (d *demoRun) banner(addr string) {
 	fmt.Fprintf(d.out, `
 eats-orders-tracking demo: eater %q, %d orders, about %s
 
-  open  http://localhost:%s/app/?eater=%s
-
+  open  %s
+%s
   simulated procaas:            River jobs into %s and %s
   simulated eats-picker-orders: %s (the picker updater polls it every %s)
   Ctrl-C stops the demo.
 
-`, demoEater, 4, total.Round(time.Second), port, demoEater,
+`, demoEater, 4, total.Round(time.Second), demoURL(port, d.speed), demoSpeedNote(d.speed),
 		pickeringest.QueueName, orderingest.Kind, d.fake.URL(), d.Env["PICKER_UPDATER_INTERVAL"])
+}
+
+// demoPoll is how often the widget polls (meta.checkAfter, DESIGN §4.1);
+// at speed 1 every state of the walk lasts at least this long for some
+// order (TestDemoStatesLastAPoll).
+const demoPoll = 15 * time.Second
+
+// demoURL is the page to open. Faster than speed 1 the states change
+// quicker than the service's checkAfter, so the page is told to poll every
+// 15 s / speed (each state lasts at least that long for some order):
+// ?poll=<seconds>, the widget's local-only override (whole seconds, ≥ 1).
+func demoURL(port string, speed float64) string {
+	u := fmt.Sprintf("http://localhost:%s/app/?eater=%s", port, demoEater)
+	if speed <= 1 {
+		return u
+	}
+	return fmt.Sprintf("%s&poll=%d", u, max(1, int(demoPoll.Seconds()/speed)))
+}
+
+// demoSpeedNote says when states pass quicker than the fastest poll.
+func demoSpeedNote(speed float64) string {
+	if demoPoll.Seconds()/speed >= 1 {
+		return ""
+	}
+	return "  (at this DEMO_SPEED states last under a second: the page skips some; the log below has them all)\n"
 }
 
 func (d *demoRun) scaled(at time.Duration) time.Duration {

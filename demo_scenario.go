@@ -87,11 +87,12 @@ func phoneEvent(nr string, status tracking.PickerStatus, pickerID string, lost b
 }
 
 // demoSteps is the walk: about two minutes at speed 1, in time order. Each
-// picker state lasts long enough (≥ 15 s for at least one order) that the
-// widget, polling every meta.checkAfter = 15 s, shows it. Every state of
-// DESIGN §4.2 appears (P1 contact us, P2 call the picker, P3 paying, the
-// base view after payment), plus a picker swap, an event lost and
-// recovered by the picker updater, and a native order's courier.
+// state lasts long enough (≥ 15 s for at least one order; the native order
+// stays created for 18 s) that the widget, polling every meta.checkAfter =
+// 15 s, shows it. Every state of DESIGN §4.2 appears (P1 contact us, P2 call
+// the picker, P3 paying, the base view after payment), plus a picker swap,
+// an event lost and recovered by the picker updater, and a native order's
+// courier.
 func demoSteps(o demoOrders) []demoStep {
 	const (
 		retail = tracking.FlowRetail
@@ -111,12 +112,12 @@ func demoSteps(o demoOrders) []demoStep {
 			orderEvent(o.C, retail, tracking.OrderCreated)),
 		s(13, o.A, "picker order new → P1 «Забыли товар?», button «Связаться с нами»", "picker_contact_us",
 			orderEvent(o.A, retail, tracking.OrderPlaceConfirmed), pickerEvent(o.A, tracking.PickerNew, "")),
-		s(15, o.N, "restaurant confirmed: «Готовим заказ»", "place_confirmed",
-			orderEvent(o.N, native, tracking.OrderPlaceConfirmed)),
 		s(17, o.B, "picker order new → P1", "picker_contact_us",
 			orderEvent(o.B, retail, tracking.OrderPlaceConfirmed), pickerEvent(o.B, tracking.PickerNew, "")),
 		s(19, o.C, "picker order new → P1", "picker_contact_us",
 			orderEvent(o.C, retail, tracking.OrderPlaceConfirmed), pickerEvent(o.C, tracking.PickerNew, "")),
+		s(21, o.N, "restaurant confirmed: «Готовим заказ»", "place_confirmed",
+			orderEvent(o.N, native, tracking.OrderPlaceConfirmed)),
 		s(24, o.A, "picker assigned → still P1", "picker_contact_us",
 			pickerEvent(o.A, tracking.PickerAssigned, "picker-a1")),
 		s(27, o.B, "picker assigned → still P1", "picker_contact_us",

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -211,11 +213,10 @@ func TestDemoRefusesABadSpeed(t *testing.T) {
 	require.Contains(t, errOut.String(), "DEMO_SPEED")
 }
 
-// At speed 1 the widget polls every 15 s: each picker state must last at
-// least that long for some order, or a newcomer may never see it.
-func TestDemoStatesLastAPoll(t *testing.T) {
-	t.Parallel()
-	steps := demoSteps(newDemoOrders(time.Now()))
+// longestStates is, per tracked status, the longest any order shows it at
+// speed 1 (until that order's next step; the last steps count a minute).
+func longestStates(t *testing.T, steps []demoStep) map[string]time.Duration {
+	t.Helper()
 	longest := map[string]time.Duration{}
 	for i, s := range steps {
 		if i > 0 {
@@ -230,8 +231,55 @@ func TestDemoStatesLastAPoll(t *testing.T) {
 		}
 		longest[s.Want] = max(longest[s.Want], until-s.At)
 	}
-	for _, st := range []string{"picker_contact_us", "picker_call", "picker_paying", "place_confirmed", "taken", "delivered"} {
-		require.GreaterOrEqual(t, longest[st], 15*time.Second, "the longest %s lasts %s", st, longest[st])
+	return longest
+}
+
+// At speed 1 the widget polls every 15 s: each state must last at least
+// that long for some order, or a newcomer may never see it.
+func TestDemoStatesLastAPoll(t *testing.T) {
+	t.Parallel()
+	steps := demoSteps(newDemoOrders(time.Now()))
+	longest := longestStates(t, steps)
+	for _, st := range []string{"created", "picker_contact_us", "picker_call", "picker_paying", "place_confirmed", "taken", "arrived_to_customer", "delivered"} {
+		require.GreaterOrEqual(t, longest[st], demoPoll, "the longest %s lasts %s", st, longest[st])
 	}
 	require.InDelta(t, 2*time.Minute, steps[len(steps)-1].At, float64(30*time.Second), "about two minutes")
+}
+
+// With DEMO_SPEED the states pass faster than the service's 15 s
+// checkAfter, so the page the demo tells you to open polls faster
+// (?poll=): at least once while each state lasts, down to 1 s.
+func TestDemoURLPollsEachStateAtSpeed(t *testing.T) {
+	t.Parallel()
+	shortest := time.Duration(1<<63 - 1)
+	for _, d := range longestStates(t, demoSteps(newDemoOrders(time.Now()))) {
+		shortest = min(shortest, d)
+	}
+	for _, tc := range []struct {
+		speed float64
+		url   string
+		note  bool
+	}{
+		{speed: 0.5, url: "http://localhost:8080/app/?eater=demo"},
+		{speed: 1, url: "http://localhost:8080/app/?eater=demo"},
+		{speed: 2, url: "http://localhost:8080/app/?eater=demo&poll=7"},
+		{speed: 4, url: "http://localhost:8080/app/?eater=demo&poll=3"},
+		{speed: 15, url: "http://localhost:8080/app/?eater=demo&poll=1"},
+		{speed: 100, url: "http://localhost:8080/app/?eater=demo&poll=1", note: true},
+	} {
+		got := demoURL("8080", tc.speed)
+		require.Equal(t, tc.url, got, "speed %v", tc.speed)
+		require.Equal(t, tc.note, demoSpeedNote(tc.speed) != "", "speed %v: the note", tc.speed)
+		if tc.note {
+			continue // states shorter than a second: the page cannot keep up
+		}
+		poll := demoPoll
+		if _, p, ok := strings.Cut(got, "&poll="); ok {
+			n, err := strconv.Atoi(p)
+			require.NoError(t, err)
+			poll = time.Duration(n) * time.Second
+		}
+		scaled := time.Duration(float64(shortest) / tc.speed)
+		require.LessOrEqual(t, poll, scaled, "speed %v: a state may last only %s", tc.speed, scaled)
+	}
 }

@@ -8,6 +8,10 @@
 //   CHANGE          JSON: {orderNr, before: {status, title}, after: {status, title, href}}
 //   CHROMIUM        the browser (Debian's /usr/bin/chromium)
 //   SCREENSHOT_DIR  where the PNGs go
+// The last steps (checkafter, poll-override, banners) answer the API with
+// page.route and move a paused clock by hand: the next poll follows each
+// answer's meta.checkAfter (or ?poll=), and a banner is a link only for a
+// safe appLink.
 // Protocol on stdio: the script prints "@@ <step>" and, for "@@ event",
 // waits for a line on stdin (the Go test has inserted the new event).
 // Any failed check throws; the exit code tells the Go test.
@@ -179,6 +183,123 @@ try {
   await page.fill("#eater", eater);
   await Promise.all([page.waitForURL(/eater=/), page.click("form.state--who button[type=submit]")]);
   await page.locator(".card").first().waitFor();
+
+  // From here on the API is answered by the test (page.route) and the
+  // clock stands still unless the test moves it, so every check is exact.
+  const tracking = "**/eats-orders-tracking/v1/tracking";
+  const mockOrder = (title, banners) => ({
+    order: { orderNr: "mock-1", flowType: "retail", status: "place_confirmed", createdAt: "2026-01-01T10:00:00Z" },
+    status: "picker_contact_us",
+    title,
+    description: "crafted by browser.mjs",
+    actions: [],
+    ...(banners ? { banners: { design: "wide_and_short", banners } } : {}),
+    place: { id: "40", name: "Магазин у дома" },
+    checkAfter: 15,
+  });
+  // Answers the n-th request (1-based) with answer(n); returns how many
+  // requests reached the route.
+  async function answerWith(answer) {
+    let served = 0;
+    await page.unroute(tracking);
+    await page.route(tracking, (route) => {
+      served++;
+      const { checkAfter, orders } = answer(served);
+      return route.fulfill({
+        status: 200,
+        contentType: "application/json",
+        headers: { "cache-control": "no-store" },
+        body: JSON.stringify({ meta: { checkAfter, count: orders.length }, payload: { trackedOrders: orders } }),
+      });
+    });
+    return () => served;
+  }
+  // Counts the widget's fetches in the page, synchronously: a poll due at a
+  // fake time has called fetch by the time clock.runFor returns.
+  await page.addInitScript(() => {
+    window.__polls = 0;
+    const realFetch = window.fetch.bind(window);
+    window.fetch = (input, init) => {
+      if (String(input).includes("/eats-orders-tracking/v1/tracking")) window.__polls++;
+      return realFetch(input, init);
+    };
+  });
+  const polls = () => page.evaluate(() => window.__polls);
+  const fakeNow = await page.evaluate(() => Date.now());
+  await page.clock.pauseAt(fakeNow + 1000);
+
+  // The next poll comes meta.checkAfter seconds after each answer: 3 s,
+  // then 7 s, then 0 (clamped to the 1 s minimum); not a fixed 15 s.
+  await step("checkafter");
+  const intervals = [3, 7, 0];
+  const waits = [3000, 7000, 1000];
+  const served = await answerWith((n) => ({
+    checkAfter: intervals[n - 1] ?? 15,
+    orders: [mockOrder(`answer ${n}`)],
+  }));
+  await page.goto(`${baseURL}/app/?eater=${encodeURIComponent(eater)}`);
+  await page.locator(".card-title", { hasText: "answer 1" }).waitFor();
+  equal(await polls(), 1, "polls after loading");
+  for (const [i, ms] of waits.entries()) {
+    const what = `after an answer with checkAfter ${intervals[i]}`;
+    await page.clock.runFor(ms - 1);
+    equal(await polls(), i + 1, `${what}: polls ${ms - 1} ms later`);
+    await page.clock.runFor(1);
+    equal(await polls(), i + 2, `${what}: polls ${ms} ms later`);
+    await page.locator(".card-title", { hasText: `answer ${i + 2}` }).waitFor();
+  }
+  equal(served(), waits.length + 1, "requests that reached the API");
+
+  // ?poll=<seconds> (local use: a sped-up demo) replaces meta.checkAfter.
+  await step("poll-override");
+  const servedOverride = await answerWith((n) => ({ checkAfter: 3, orders: [mockOrder(`poll ${n}`)] }));
+  await page.goto(`${baseURL}/app/?eater=${encodeURIComponent(eater)}&poll=2`);
+  await page.locator(".card-title", { hasText: "poll 1" }).waitFor();
+  equal(await polls(), 1, "?poll=2: polls after loading");
+  await page.clock.runFor(1999);
+  equal(await polls(), 1, "?poll=2: polls 1999 ms later");
+  await page.clock.runFor(1);
+  equal(await polls(), 2, "?poll=2: polls 2000 ms later");
+  await page.locator(".card-title", { hasText: "poll 2" }).waitFor();
+  equal(servedOverride(), 2, "?poll=2: requests that reached the API");
+
+  // A banner is a link only when appLink is a safe link; null, "" and
+  // script or data URLs give plain text.
+  await step("banners");
+  const bannerCases = [
+    { appLink: null, tag: "p" },
+    { appLink: "", tag: "p" },
+    { appLink: "https://eda.example/x", tag: "a" },
+    { appLink: "eda://retail/forgot-item", tag: "a" },
+    { appLink: "javascript:alert(1)", tag: "p" },
+    { appLink: " JavaScript:alert(1)", tag: "p" },
+    { appLink: "data:text/html,<b>hi</b>", tag: "p" },
+    { appLink: "/relative/path", tag: "p" },
+  ];
+  await answerWith(() => ({
+    checkAfter: 15,
+    orders: [mockOrder("banners", bannerCases.map((c, i) => ({
+      id: `b${i}`, kind: "info", text: `banner ${i}`, appLink: c.appLink,
+    })))],
+  }));
+  await page.goto(`${baseURL}/app/?eater=${encodeURIComponent(eater)}`);
+  await page.locator(".banner").nth(bannerCases.length - 1).waitFor();
+  const shownBanners = page.locator(".banner");
+  equal(await shownBanners.count(), bannerCases.length, "number of crafted banners");
+  for (const [i, c] of bannerCases.entries()) {
+    const b = shownBanners.nth(i);
+    const what = `banner with appLink ${JSON.stringify(c.appLink)}`;
+    equal((await b.innerText()).trim(), `banner ${i}`, `${what}: text`);
+    equal(await b.evaluate((n) => n.tagName.toLowerCase()), c.tag, `${what}: element`);
+    if (c.tag === "a") {
+      equal(await b.getAttribute("href"), c.appLink, `${what}: href`);
+    } else {
+      equal(await b.getAttribute("href"), null, `${what}: no href`);
+      equal(await b.evaluate((n) => n.closest("a") === null && n.querySelector("a") === null), true, `${what}: not inside a link`);
+    }
+  }
+  equal(await page.locator('#app [href^="javascript:" i], #app [href^=" javascript:" i], #app [href^="data:" i]').count(), 0, "no script or data links in the widget");
+  await page.unroute(tracking);
 
   const unexpected = consoleErrors.filter((e) => !e.includes("503"));
   check(unexpected.length === 0, `console errors: ${unexpected.join("; ")}`);

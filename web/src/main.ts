@@ -2,6 +2,8 @@
 // X-Eats-User, as the API gateway would), the language from ?lang=. It polls
 // the tracking endpoint every meta.checkAfter seconds, re-scheduling from
 // each answer, and backs off on errors while keeping the last good cards.
+// For local use only, ?poll=<seconds> replaces meta.checkAfter (a sped-up
+// demo, DEMO_SPEED, changes states faster than the service's 15 s).
 import { ApiError, fetchTracking, type Identity, type TrackingResponse } from "./api";
 import { clock, langOf, messages, type Lang, type Messages } from "./i18n";
 import { cardKey, h, renderCard } from "./render";
@@ -18,6 +20,13 @@ const REQUEST_TIMEOUT_MS = 10_000;
 export function nextDelay(checkAfter: unknown): number {
   if (typeof checkAfter !== "number" || !Number.isFinite(checkAfter)) return DEFAULT_CHECK_AFTER;
   return Math.min(MAX_CHECK_AFTER, Math.max(MIN_CHECK_AFTER, checkAfter));
+}
+
+/** ?poll=<seconds>: a positive number, else none (follow meta.checkAfter). */
+export function pollOverride(param: string | null): number | undefined {
+  if (param === null || param.trim() === "") return undefined;
+  const seconds = Number(param);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : undefined;
 }
 
 /** The wait after the n-th failure in a row: 2, 4, 8 … 60 seconds. */
@@ -48,6 +57,8 @@ class Widget {
     private readonly root: HTMLElement,
     private readonly id: Identity,
     private readonly lang: Lang,
+    /** Seconds between polls instead of meta.checkAfter (?poll=, local use). */
+    private readonly pollEvery?: number,
   ) {
     this.m = messages(lang);
     this.status = h("p", { class: "status", "data-testid": "updated" }, this.m.loading);
@@ -104,7 +115,7 @@ class Widget {
       if (this.inflight !== ac) return;
       this.failures = 0;
       this.show(res);
-      this.schedule(nextDelay(res.meta.checkAfter));
+      this.schedule(nextDelay(this.pollEvery ?? res.meta.checkAfter));
     } catch (err) {
       if (this.inflight !== ac) return; // superseded by a newer poll
       this.failures++;
@@ -208,7 +219,8 @@ function main(): void {
     askForEater(root, lang, requestedLang);
     return;
   }
-  new Widget(root, { eater, lang: requestedLang || undefined }, lang).start();
+  const identity = { eater, lang: requestedLang || undefined };
+  new Widget(root, identity, lang, pollOverride(params.get("poll"))).start();
 }
 
 main();
