@@ -31,11 +31,12 @@ const minJobTimeout = 10 * time.Minute
 // default; neither ingest sets it), far above a cut-off 72 h back. But a
 // late event can insert a picker_phones row whose expires_at lies below
 // the mark (it expired long ago), and an operator's SQL could write
-// anything; runs from the mark would keep such rows forever. Hence a full sweep from -infinity whenever there
-// is no mark (the first run in a process: a restart, or the job worked by
-// another replica after a leader change) and whenever the last full sweep
-// began CLEANUP_FULL_SWEEP_INTERVAL ago or more; by then autovacuum has
-// usually cleaned the dead entries it walks.
+// anything; runs from the mark would keep such rows forever. Hence a full
+// sweep from -infinity whenever there is no mark (the first run in a
+// process: a restart, or the job worked by another replica after a leader
+// change) and whenever the last full sweep began CLEANUP_FULL_SWEEP_INTERVAL
+// ago or more; by then autovacuum has usually cleaned the dead entries it
+// walks.
 type worker struct {
 	river.WorkerDefaults[Args]
 
