@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/eats/eats-orders-tracking/modules/app/apptest"
 	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
@@ -164,4 +167,72 @@ func TestUnknownCommand(t *testing.T) {
 	var out, errOut bytes.Buffer
 	require.Equal(t, 1, run([]string{"frobnicate"}, config.Environment{}, &out, &errOut))
 	require.True(t, strings.Contains(errOut.String(), "usage:"))
+}
+
+// serveChild starts `serve` as a child process (this test binary run as
+// main) on a fresh database and returns it with its stderr so far.
+func serveChild(t *testing.T, overrides map[string]string) (*exec.Cmd, *apptest.SafeBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperMain$", "--", "serve")
+	cmd.Env = append(os.Environ(), "EOT_TEST_RUN_MAIN=1", "LOG_LEVEL=info")
+	for k, v := range apptest.Env(t, overrides) {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr := &apptest.SafeBuffer{}
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	return cmd, stderr
+}
+
+func waitFor(t *testing.T, buf *apptest.SafeBuffer, what string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(buf.String(), what) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within a minute; stderr:\n%s", what, buf.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestServeExitsZeroOnSIGTERM(t *testing.T) {
+	t.Parallel()
+	cmd, stderr := serveChild(t, nil)
+	waitFor(t, stderr, "http listening")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), "exit status after SIGTERM; stderr:\n%s", stderr.String())
+	require.Contains(t, stderr.String(), "River client stopped")
+}
+
+// A SIGTERM while the service is still starting (here: before the database
+// answers) ends the start instead of being ignored until it completes.
+func TestServeStopsOnSIGTERMDuringStart(t *testing.T) {
+	t.Parallel()
+	// A listener that accepts and never answers: the start hangs on it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	cmd, stderr := serveChild(t, map[string]string{
+		"DATABASE_URL": "postgres://root@" + ln.Addr().String() + "/eot_hangs?sslmode=disable&connect_timeout=30",
+	})
+	waitFor(t, stderr, "msg=starting")
+	time.Sleep(200 * time.Millisecond) // into the database start hook
+	began := time.Now()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "stderr:\n%s", stderr.String())
+	require.Equal(t, 1, exit.ExitCode())
+	require.Less(t, time.Since(began), 5*time.Second, "the start must end on the signal, not run on")
+	require.Contains(t, stderr.String(), "start interrupted by a signal")
 }
