@@ -93,7 +93,10 @@ type APIParams struct {
 // NewAPI builds the huma API on the mux and registers every operation and
 // handler the modules provided.
 func NewAPI(p APIParams) (huma.API, error) {
-	m := newHTTPMetrics(p.Registry)
+	m, err := newHTTPMetrics(p.Registry)
+	if err != nil {
+		return nil, err
+	}
 	api := humago.New(&instrumentedMux{mux: p.Mux, metrics: m}, NewConfig())
 	token := string(p.Config.InternalAPIToken)
 	api.UseMiddleware(internalGuard(api, token))
@@ -208,14 +211,13 @@ type httpMetrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	m := &httpMetrics{duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: metrics.Namespace, Name: "http_request_duration_seconds",
 		Help:    "HTTP request latency by route pattern and status code.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route", "code"})}
-	reg.MustRegister(m.duration)
-	return m
+	return m, metrics.Register(reg, "http", m.duration)
 }
 
 func (m *httpMetrics) wrap(route string, h http.Handler) http.Handler {

@@ -22,7 +22,7 @@ type workMetrics struct {
 	duration *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer) *workMetrics {
+func newMetrics(reg prometheus.Registerer) (*workMetrics, error) {
 	m := &workMetrics{
 		worked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Name: "river_jobs_worked_total",
@@ -34,8 +34,7 @@ func newMetrics(reg prometheus.Registerer) *workMetrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.worked, m.duration)
-	return m
+	return m, metrics.Register(reg, "queue", m.worked, m.duration)
 }
 
 // Work implements rivertype.WorkerMiddleware.

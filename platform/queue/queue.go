@@ -112,6 +112,10 @@ func New(p Params) (*Client, error) {
 		}
 		queues[q.Name] = river.QueueConfig{MaxWorkers: q.MaxWorkers, FetchCooldown: fetchCooldown, FetchPollInterval: fetchPollInterval}
 	}
+	m, err := newMetrics(p.Registry)
+	if err != nil {
+		return nil, err
+	}
 	pgxCfg, err := pgxpool.ParseConfig(p.Config.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("queue: DATABASE_URL for the listener: %w", err)
@@ -122,7 +126,6 @@ func New(p Params) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: listener pool: %w", err)
 	}
-	m := newMetrics(p.Registry)
 	cfg := &river.Config{
 		Logger:                      p.Logger.With("component", "river"),
 		FetchCooldown:               fetchCooldown,
