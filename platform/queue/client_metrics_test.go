@@ -2,19 +2,12 @@ package queue_test
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/fx/fxtest"
 
-	"github.com/eats/eats-orders-tracking/migrations"
-	"github.com/eats/eats-orders-tracking/platform/config"
-	"github.com/eats/eats-orders-tracking/platform/migrate"
-	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/queue"
 )
 
@@ -28,23 +21,9 @@ func (idleArgs) Kind() string { return "idle_test" }
 func TestClientReportsIdleQueues(t *testing.T) {
 	t.Parallel()
 	const queueName = "idle_test"
-	db, dsn := pgtest.Open(t, migrate.Source{FS: migrations.FS(), Go: migrations.Go()})
-	reg := prometheus.NewRegistry()
-	lc := fxtest.NewLifecycle(t)
-	_, err := queue.New(queue.Params{
-		Lifecycle: lc,
-		DB:        db,
-		Config:    config.Platform{DatabaseURL: dsn, JobRetention: time.Hour, ShutdownTimeout: 5 * time.Second},
-		Logger:    slog.New(slog.DiscardHandler),
-		Registry:  reg,
-		Workers: []queue.Workers{func(w *river.Workers) error {
-			return river.AddWorkerSafely(w, river.WorkFunc(func(context.Context, *river.Job[idleArgs]) error { return nil }))
-		}},
-		Queues: []queue.Queue{{Name: queueName, MaxWorkers: 1}},
+	_, db, reg := startClient(t, queue.Queue{Name: queueName, MaxWorkers: 1}, func(w *river.Workers) error {
+		return river.AddWorkerSafely(w, river.WorkFunc(func(context.Context, *river.Job[idleArgs]) error { return nil }))
 	})
-	require.NoError(t, err)
-	lc.RequireStart()
-	t.Cleanup(lc.RequireStop)
 	// River records the queues it works in river_queue as its producers
 	// start; the collector learns them from there.
 	require.Eventually(t, func() bool {

@@ -2,20 +2,13 @@ package queue_test
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/fx/fxtest"
 
-	"github.com/eats/eats-orders-tracking/migrations"
-	"github.com/eats/eats-orders-tracking/platform/config"
-	"github.com/eats/eats-orders-tracking/platform/migrate"
-	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/queue"
 )
 
@@ -35,29 +28,16 @@ func (listenArgs) Kind() string { return "listen_test" }
 func TestInsertTxWakesTheQueue(t *testing.T) {
 	t.Parallel()
 	const queueName = "listen_test"
-	db, dsn := pgtest.Open(t, migrate.Source{FS: migrations.FS(), Go: migrations.Go()})
 	worked := make(chan time.Time, 1)
-	lc := fxtest.NewLifecycle(t)
-	client, err := queue.New(queue.Params{
-		Lifecycle: lc,
-		DB:        db,
-		Config:    config.Platform{DatabaseURL: dsn, JobRetention: time.Hour, ShutdownTimeout: 5 * time.Second},
-		Logger:    slog.New(slog.DiscardHandler),
-		Registry:  prometheus.NewRegistry(),
-		Workers: []queue.Workers{func(w *river.Workers) error {
-			return river.AddWorkerSafely(w, river.WorkFunc(func(context.Context, *river.Job[listenArgs]) error {
-				worked <- time.Now()
-				return nil
-			}))
-		}},
-		// More slots than jobs: a fetch that fills every slot makes River
-		// fetch again as a slot frees, which would find the next job
-		// without any notification and hide a missing listener.
-		Queues: []queue.Queue{{Name: queueName, MaxWorkers: 10}},
+	// More slots than jobs: a fetch that fills every slot makes River fetch
+	// again as a slot frees, which would find the next job without any
+	// notification and hide a missing listener.
+	client, db, _ := startClient(t, queue.Queue{Name: queueName, MaxWorkers: 10}, func(w *river.Workers) error {
+		return river.AddWorkerSafely(w, river.WorkFunc(func(context.Context, *river.Job[listenArgs]) error {
+			worked <- time.Now()
+			return nil
+		}))
 	})
-	require.NoError(t, err)
-	lc.RequireStart()
-	t.Cleanup(lc.RequireStop)
 
 	ctx := context.Background()
 	insert := func() time.Time {
