@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"go.uber.org/dig"
 	"go.uber.org/fx"
@@ -93,14 +95,17 @@ func dispatch(cmd string, args []string, environ config.Environment, stdout, std
 // serve starts the app, waits for SIGINT/SIGTERM, then shuts down
 // gracefully: requests and jobs in flight finish within SHUTDOWN_TIMEOUT.
 func serve(opts fx.Option) error {
-	a := fx.New(opts)
+	// Signals are caught from before the graph is built, so a SIGTERM
+	// during the start (the migrations, say) rolls it back instead of
+	// killing the process.
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stopSignals()
+	began := time.Now()
+	var logger *slog.Logger
+	a := fx.New(opts, fx.Populate(&logger))
 	if err := a.Err(); err != nil {
 		return err
 	}
-	// Signals are caught from before start, so a SIGTERM during the
-	// migrations rolls the start back instead of killing the process.
-	sigCtx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stopSignals()
 	startCtx, cancel := context.WithTimeout(sigCtx, a.StartTimeout())
 	defer cancel()
 	if err := a.Start(startCtx); err != nil {
@@ -109,6 +114,8 @@ func serve(opts fx.Option) error {
 		}
 		return err
 	}
+	// Every component is running: from here a signal means a drain.
+	logger.Info("started", "took", time.Since(began).Round(time.Millisecond))
 	var failed error
 	select {
 	case <-sigCtx.Done():
