@@ -132,19 +132,15 @@ type ServerParams struct {
 	// API is asked for so every huma route is registered before serving.
 	API    huma.API
 	Logger *slog.Logger
-	// Budget is the drain deadline shared with River (absent: its own).
-	Budget *shutdown.Budget `optional:"true"`
+	// Budget is the drain deadline shared with River.
+	Budget *shutdown.Budget
 	// Shutdowner stops the app when the listener fails after start.
-	Shutdowner fx.Shutdowner `optional:"true"`
+	Shutdowner fx.Shutdowner
 }
 
 // NewServer builds the server; it listens on start and drains on stop.
 func NewServer(p ServerParams) *Server {
 	lc, cfg, mux, logger := p.Lifecycle, p.Config, p.Mux, p.Logger
-	budget := p.Budget
-	if budget == nil {
-		budget = shutdown.NewBudget(cfg.ShutdownTimeout)
-	}
 	s := &Server{srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -166,9 +162,7 @@ func NewServer(p ServerParams) *Server {
 				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 					// A replica that cannot serve must not linger looking alive.
 					logger.Error("http server stopped; shutting down", "err", err)
-					if p.Shutdowner != nil {
-						_ = p.Shutdowner.Shutdown(fx.ExitCode(1))
-					}
+					_ = p.Shutdowner.Shutdown(fx.ExitCode(1))
 				}
 			}()
 			return nil
@@ -176,7 +170,7 @@ func NewServer(p ServerParams) *Server {
 		OnStop: func(ctx context.Context) error {
 			// Stop taking requests and let in-flight ones finish, within the
 			// drain budget River then shares.
-			ctx, cancel := budget.Context(ctx)
+			ctx, cancel := p.Budget.Context(ctx)
 			defer cancel()
 			return s.srv.Shutdown(ctx)
 		},

@@ -15,6 +15,7 @@ import (
 	"github.com/eats/eats-orders-tracking/platform/migrate"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/queue"
+	"github.com/eats/eats-orders-tracking/platform/shutdown"
 )
 
 // startClient builds a client the way the service does (queue.New) on a
@@ -33,6 +34,7 @@ func startClient(t *testing.T, q queue.Queue, workers queue.Workers) (*queue.Cli
 		Registry:  reg,
 		Workers:   []queue.Workers{workers},
 		Queues:    []queue.Queue{q},
+		Budget:    shutdown.NewBudget(5 * time.Second),
 	})
 	require.NoError(t, err)
 	lc.RequireStart()

@@ -92,9 +92,8 @@ type Params struct {
 	Queues   []Queue                      `group:"river_queues"`
 	Periodic []*river.PeriodicJob         `group:"river_periodic"`
 	Extra    []rivertype.WorkerMiddleware `group:"river_worker_middleware"`
-	// Budget is the drain deadline shared with the HTTP server (absent:
-	// SHUTDOWN_TIMEOUT of its own).
-	Budget *shutdown.Budget `optional:"true"`
+	// Budget is the drain deadline shared with the HTTP server.
+	Budget *shutdown.Budget
 }
 
 // New builds the River client. Nothing connects until start.
@@ -166,11 +165,7 @@ func New(p Params) (*Client, error) {
 			if len(queues) == 0 {
 				return nil
 			}
-			budget := p.Budget
-			if budget == nil {
-				budget = shutdown.NewBudget(p.Config.ShutdownTimeout)
-			}
-			return stop(ctx, client, budget, p.Logger)
+			return stop(ctx, client, p.Budget, p.Logger)
 		},
 	})
 	return client, nil
