@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
 )
 
 // tokenOK accepts the token as a bearer token or as the Basic-auth password
@@ -76,13 +77,7 @@ func internalGuard(api huma.API, token string) func(huma.Context, func(huma.Cont
 			next(ctx)
 			return
 		}
-		// The headers the rule reads, as a request (huma hides the original).
-		r := &http.Request{Method: ctx.Method(), Host: ctx.Host(), Header: http.Header{}}
-		for _, h := range []string{"Authorization", "Sec-Fetch-Site", "Origin"} {
-			if v := ctx.Header(h); v != "" {
-				r.Header.Set(h, v)
-			}
-		}
+		r, _ := humago.Unwrap(ctx) // the API is served by humago (NewAPI)
 		status, detail := check(token, r)
 		if status == 0 {
 			next(ctx)
