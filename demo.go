@@ -22,7 +22,6 @@ import (
 	"github.com/eats/eats-orders-tracking/modules/pickerupdater/pickerfake"
 	"github.com/eats/eats-orders-tracking/modules/tracking"
 	"github.com/eats/eats-orders-tracking/platform/config"
-	"github.com/eats/eats-orders-tracking/platform/gctune"
 	"github.com/eats/eats-orders-tracking/platform/httpapi"
 	"github.com/eats/eats-orders-tracking/platform/queue"
 )
@@ -70,7 +69,7 @@ func demo(environ config.Environment, stdout io.Writer) error {
 		return err
 	}
 	defer d.Close()
-	return serve(fx.Options(app.Serve(d.Env), gctune.Module, d.Option()))
+	return serve(fx.Options(app.Serve(d.Env), d.Option()))
 }
 
 // demoRun is one demo: its environment, the fake upstream and the walk.

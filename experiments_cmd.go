@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/eats/eats-orders-tracking/modules/app"
-	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/experiments"
 )
 
@@ -14,7 +13,7 @@ import (
 // repository's CI runs before a file reaches any replica. It reads no
 // environment: the file is checked against the experiments this version
 // defines, whatever the rest of the config says.
-func experimentsCmd(_ config.Environment, args []string, stdout io.Writer) error {
+func experimentsCmd(args []string, stdout io.Writer) error {
 	if len(args) != 2 || args[0] != "validate" {
 		return errors.New("usage: experiments validate FILE")
 	}

@@ -70,7 +70,7 @@ func dispatch(cmd string, args []string, environ config.Environment, stdout, std
 	}
 	switch cmd {
 	case "serve":
-		return serve(fx.Options(app.Serve(environ), gctune.Module))
+		return serve(app.Serve(environ))
 	case "demo":
 		return demo(environ, stdout)
 	case "migrate":
@@ -82,7 +82,7 @@ func dispatch(cmd string, args []string, environ config.Environment, stdout, std
 		}
 		return err
 	case "experiments":
-		return experimentsCmd(environ, args, stdout)
+		return experimentsCmd(args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -92,8 +92,9 @@ func dispatch(cmd string, args []string, environ config.Environment, stdout, std
 	}
 }
 
-// serve starts the app, waits for SIGINT/SIGTERM, then shuts down
-// gracefully: requests and jobs in flight finish within SHUTDOWN_TIMEOUT.
+// serve starts the app with the collector tuned for serving (gctune), waits
+// for SIGINT/SIGTERM, then shuts down gracefully: requests and jobs in
+// flight finish within SHUTDOWN_TIMEOUT.
 func serve(opts fx.Option) error {
 	// Signals are caught from before the graph is built, so a SIGTERM
 	// during the start (the migrations, say) rolls it back instead of
@@ -102,7 +103,7 @@ func serve(opts fx.Option) error {
 	defer stopSignals()
 	began := time.Now()
 	var logger *slog.Logger
-	a := fx.New(opts, fx.Populate(&logger))
+	a := fx.New(opts, gctune.Module, fx.Populate(&logger))
 	if err := a.Err(); err != nil {
 		return err
 	}
