@@ -4,8 +4,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"go.uber.org/fx"
 
@@ -15,7 +13,7 @@ import (
 
 // Module is order-ingest: the worker of the queue eats_orders_tracking_orders.
 var Module = fx.Module("order-ingest",
-	fx.Provide(fx.Private, parseConfig, newMetrics, newGroupCommit),
+	fx.Provide(fx.Private, parseConfig, newMetrics, groupCommit),
 	queue.AsWorkers(func(commits *queue.GroupCommit, logger *slog.Logger, m *ingestMetrics) queue.Workers {
 		w := &worker{commits: commits, log: logging.ForModule(logger, "order-ingest"), metrics: m}
 		return func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) }
@@ -23,8 +21,8 @@ var Module = fx.Module("order-ingest",
 	queue.AsQueue(func(cfg Config) queue.Queue { return queue.Queue{Name: Kind, MaxWorkers: cfg.Workers} }),
 )
 
-func newGroupCommit(lc fx.Lifecycle, db *sqlx.DB, reg prometheus.Registerer, logger *slog.Logger, cfg Config) (*queue.GroupCommit, error) {
-	return queue.NewGroupCommit(lc, db, reg, logger, queue.GroupCommitOptions{
-		Name: Kind, Lanes: cfg.CommitLanes, MaxBatch: cfg.Workers, Timeout: 30 * time.Second,
-	})
-}
+// groupCommit commits the module's events; one lane's batch is at most what
+// one replica works at once.
+var groupCommit = queue.GroupCommitFor(func(cfg Config) queue.GroupCommitOptions {
+	return queue.GroupCommitOptions{Name: Kind, Lanes: cfg.CommitLanes, MaxBatch: cfg.Workers, Timeout: 30 * time.Second}
+})

@@ -4,8 +4,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"go.uber.org/fx"
 
@@ -20,7 +18,7 @@ import (
 var Module = fx.Module("picker-ingest",
 	fx.Decorate(func(l *slog.Logger) *slog.Logger { return logging.ForModule(l, "picker-ingest") }),
 	fx.Provide(NewPhoneLookup, NewApplier),
-	fx.Provide(fx.Private, ParseConfig, newWorkerMetrics, newWorker, newGroupCommit),
+	fx.Provide(fx.Private, ParseConfig, newWorkerMetrics, newWorker, groupCommit),
 	queue.AsWorkers(func(w *worker) queue.Workers {
 		return func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) }
 	}),
@@ -44,8 +42,8 @@ func newWorker(p workerParams) *worker {
 	return &worker{commits: p.Commits, applier: p.Applier, metrics: p.Metrics, logger: p.Logger, hooks: p.Hooks}
 }
 
-func newGroupCommit(lc fx.Lifecycle, db *sqlx.DB, reg prometheus.Registerer, logger *slog.Logger, cfg Config) (*queue.GroupCommit, error) {
-	return queue.NewGroupCommit(lc, db, reg, logger, queue.GroupCommitOptions{
-		Name: QueueName, Lanes: cfg.CommitLanes, MaxBatch: cfg.MaxWorkers, Timeout: 30 * time.Second,
-	})
-}
+// groupCommit commits the module's events; one lane's batch is at most what
+// one replica works at once.
+var groupCommit = queue.GroupCommitFor(func(cfg Config) queue.GroupCommitOptions {
+	return queue.GroupCommitOptions{Name: QueueName, Lanes: cfg.CommitLanes, MaxBatch: cfg.MaxWorkers, Timeout: 30 * time.Second}
+})

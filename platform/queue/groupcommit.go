@@ -172,6 +172,14 @@ func NewGroupCommit(lc fx.Lifecycle, db *sqlx.DB, reg prometheus.Registerer, log
 	return g, nil
 }
 
+// GroupCommitFor is a constructor, for fx.Provide, of a module's
+// GroupCommit with options taken from the module's config C.
+func GroupCommitFor[C any](opts func(C) GroupCommitOptions) func(fx.Lifecycle, *sqlx.DB, prometheus.Registerer, *slog.Logger, C) (*GroupCommit, error) {
+	return func(lc fx.Lifecycle, db *sqlx.DB, reg prometheus.Registerer, logger *slog.Logger, cfg C) (*GroupCommit, error) {
+		return NewGroupCommit(lc, db, reg, logger, opts(cfg))
+	}
+}
+
 // ErrStopped is returned for work handed in after the app began to stop;
 // River retries the job.
 var ErrStopped = errors.New("queue: group commit stopped")
