@@ -23,6 +23,7 @@ import (
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/postgres"
 	"github.com/eats/eats-orders-tracking/platform/queue"
+	"github.com/eats/eats-orders-tracking/platform/shutdown"
 )
 
 func TestMain(m *testing.M) {
@@ -224,7 +225,7 @@ func TestModuleRunsThePeriodicCleanup(t *testing.T) {
 			"SHUTDOWN_TIMEOUT":   "5s",
 		}),
 		fx.Provide(func() logging.Output { return io.Discard }),
-		config.Module, logging.Module, metrics.Module, postgres.Module, queue.Module,
+		config.Module, logging.Module, metrics.Module, postgres.Module, shutdown.Module, queue.Module,
 		Module,
 		fx.Populate(&db, &reg),
 	)

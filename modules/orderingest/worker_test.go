@@ -25,6 +25,7 @@ import (
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/postgres"
 	"github.com/eats/eats-orders-tracking/platform/queue"
+	"github.com/eats/eats-orders-tracking/platform/shutdown"
 )
 
 var source = migrate.Source{FS: migrations.FS(), Go: migrations.Go()}
@@ -45,7 +46,7 @@ func setup(t *testing.T) *testBundle {
 		fx.Supply(config.Environment{
 			"DATABASE_URL": pgtest.Clone(t, source), "REDIS_URL": "", "LOG_LEVEL": "warn", "SHUTDOWN_TIMEOUT": "5s",
 		}),
-		config.Module, logging.Module, metrics.Module, postgres.Module, queue.Module,
+		config.Module, logging.Module, metrics.Module, postgres.Module, shutdown.Module, queue.Module,
 		Module,
 		fx.Populate(&b.db, &b.client, &b.registry),
 	)

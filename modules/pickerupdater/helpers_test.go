@@ -30,6 +30,7 @@ import (
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/postgres"
 	"github.com/eats/eats-orders-tracking/platform/queue"
+	"github.com/eats/eats-orders-tracking/platform/shutdown"
 )
 
 // source is the service's schema. modules/app (and apptest) cannot be
@@ -104,7 +105,7 @@ func startApp(t testing.TB, fake *pickerfake.Server, env config.Environment, tun
 	opts := []fx.Option{
 		fx.Supply(env),
 		fx.Provide(func() logging.Output { return a.Logs }),
-		config.Module, logging.Module, metrics.Module, postgres.Module, cache.Module, queue.Module,
+		config.Module, logging.Module, metrics.Module, postgres.Module, shutdown.Module, cache.Module, queue.Module,
 		experiments.Module,
 		fx.Provide(func(cfg config.Platform) experiments.Path { return experiments.Path(cfg.ExperimentsFile) }),
 		pickeringest.Module,

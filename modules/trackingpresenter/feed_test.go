@@ -27,6 +27,7 @@ import (
 	"github.com/eats/eats-orders-tracking/platform/migrate"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/postgres"
+	"github.com/eats/eats-orders-tracking/platform/shutdown"
 )
 
 var source = migrate.Source{FS: migrations.FS(), Go: migrations.Go()}
@@ -150,7 +151,7 @@ func TestModuleStartsAndStops(t *testing.T) {
 			"HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn", "SHUTDOWN_TIMEOUT": "5s",
 			"EXPERIMENTS_FILE": filepath.Join("..", "..", "experiments.yaml"),
 		}),
-		config.Module, logging.Module, metrics.Module, postgres.Module, cache.Module, httpapi.Module,
+		config.Module, logging.Module, metrics.Module, postgres.Module, shutdown.Module, cache.Module, httpapi.Module,
 		experiments.Module,
 		fx.Provide(func(cfg config.Platform) experiments.Path { return experiments.Path(cfg.ExperimentsFile) }),
 		// picker-ingest's phone lookup, without its worker and queue.
