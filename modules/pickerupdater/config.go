@@ -35,10 +35,6 @@ const (
 	maxEnqueueLimit   = 1_000_000
 )
 
-// defaultMaxEnqueue is PICKER_UPDATER_MAX_ENQUEUE's default, for an updater
-// built from a Config that was not parsed (tests).
-const defaultMaxEnqueue = 10_000
-
 // parseConfig reads Config from the environment in the graph.
 func parseConfig(environ config.Environment) (Config, error) {
 	return config.Parse[Config](environ)

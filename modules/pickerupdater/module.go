@@ -1,7 +1,6 @@
 package pickerupdater
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
 	"time"
@@ -97,7 +96,7 @@ func newUpdater(p updaterParams) *updater {
 		enabled:    p.Config.Enabled(),
 		interval:   p.Config.Interval,
 		batch:      selectBatch,
-		maxEnqueue: cmp.Or(p.Config.MaxEnqueue, defaultMaxEnqueue),
+		maxEnqueue: p.Config.MaxEnqueue,
 		metrics:    p.Metrics,
 		logger:     logging.ForModule(p.Logger, name),
 	}

@@ -99,7 +99,7 @@ func TestTickPagesThroughTiesInBatches(t *testing.T) {
 
 	m, err := newModuleMetrics(prometheus.NewRegistry())
 	require.NoError(t, err)
-	u := newUpdater(updaterParams{DB: a.DB, Store: a.Store, Config: Config{PickerOrdersURL: fake.URL()}, Metrics: m, Logger: slog.New(slog.DiscardHandler)})
+	u := newUpdater(updaterParams{DB: a.DB, Store: a.Store, Config: Config{PickerOrdersURL: fake.URL(), MaxEnqueue: 10_000}, Metrics: m, Logger: slog.New(slog.DiscardHandler)})
 	u.batch = 2
 
 	res, err := u.tick(t.Context(), a.Client)
