@@ -82,8 +82,8 @@ func TestEveryVariableIsRefusedWhenBad(t *testing.T) {
 			// turns that into a failure instead of a hung test.
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperMain$", "--", "serve")
-			cmd.Env = append(os.Environ(), "EOT_TEST_RUN_MAIN=1", "HTTP_ADDR=127.0.0.1:0", "LOG_LEVEL=info", name+"="+value)
+			cmd := mainCmd(ctx, "serve")
+			cmd.Env = append(cmd.Env, "HTTP_ADDR=127.0.0.1:0", "LOG_LEVEL=info", name+"="+value)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
@@ -99,7 +99,15 @@ func TestEveryVariableIsRefusedWhenBad(t *testing.T) {
 	}
 }
 
-// TestHelperMain is main for TestEveryVariableIsRefusedWhenBad.
+// mainCmd runs this test binary as the service's main (TestHelperMain)
+// with args; callers add to its environment.
+func mainCmd(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^TestHelperMain$", "--"}, args...)...)
+	cmd.Env = append(os.Environ(), "EOT_TEST_RUN_MAIN=1")
+	return cmd
+}
+
+// TestHelperMain is main for the tests that run the binary (mainCmd).
 func TestHelperMain(t *testing.T) {
 	if os.Getenv("EOT_TEST_RUN_MAIN") != "1" {
 		t.Skip("runs only as a child of another test")
@@ -173,8 +181,8 @@ func TestUnknownCommand(t *testing.T) {
 // main) on a fresh database and returns it with its stderr so far.
 func serveChild(t *testing.T, overrides map[string]string) (*exec.Cmd, *apptest.SafeBuffer) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperMain$", "--", "serve")
-	cmd.Env = append(os.Environ(), "EOT_TEST_RUN_MAIN=1", "LOG_LEVEL=info")
+	cmd := mainCmd(context.Background(), "serve")
+	cmd.Env = append(cmd.Env, "LOG_LEVEL=info")
 	for k, v := range apptest.Env(t, overrides) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

@@ -35,7 +35,7 @@ const (
 
 // updater is the periodic picker_orders_updater. River runs the periodic on
 // the elected leader only; the job itself may be worked by any replica, and
-// UpdaterArgs is unique while available or running, so ticks never overlap.
+// UpdaterArgs is unique until it finishes, so ticks never overlap.
 type updater struct {
 	river.WorkerDefaults[UpdaterArgs]
 
