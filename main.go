@@ -23,11 +23,18 @@ import (
 	"go.uber.org/dig"
 	"go.uber.org/fx"
 
-	"github.com/eats/eats-orders-tracking/modules/app"
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/eats/eats-orders-tracking/migrations"
+	"github.com/eats/eats-orders-tracking/modules"
+	"github.com/eats/eats-orders-tracking/modules/demo"
+	"github.com/eats/eats-orders-tracking/platform"
 	"github.com/eats/eats-orders-tracking/platform/config"
+	"github.com/eats/eats-orders-tracking/platform/experiments"
 	"github.com/eats/eats-orders-tracking/platform/gctune"
 	"github.com/eats/eats-orders-tracking/platform/logging"
 	"github.com/eats/eats-orders-tracking/platform/migrate"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/postgres"
 )
 
@@ -70,19 +77,19 @@ func dispatch(cmd string, args []string, environ config.Environment, stdout, std
 	}
 	switch cmd {
 	case "serve":
-		return serve(app.Serve(environ))
+		return serve(fx.Options(graph(environ), platform.Serve(environ)))
 	case "demo":
-		return demo(environ, stdout)
+		return demoCmd(environ, stdout)
 	case "migrate":
 		return migrateCmd(environ, args, stdout)
 	case "openapi":
-		spec, err := app.OpenAPI(environ)
+		spec, err := openAPI(environ)
 		if err == nil {
 			_, err = stdout.Write(spec)
 		}
 		return err
 	case "experiments":
-		return experimentsCmd(args, stdout)
+		return experiments.Command(args, modules.ExperimentDefinitions(), stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -90,6 +97,22 @@ func dispatch(cmd string, args []string, environ config.Environment, stdout, std
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
+}
+
+// graph is the whole service: the platform and every module. It builds
+// nothing until started.
+func graph(environ config.Environment) fx.Option {
+	return fx.Options(fx.Supply(environ, migrations.Source()), platform.Module, modules.Module)
+}
+
+// openAPI builds the graph only to read the API document; nothing starts.
+func openAPI(environ config.Environment) ([]byte, error) {
+	var api huma.API
+	a := fx.New(graph(environ), fx.NopLogger, fx.Populate(&api))
+	if err := a.Err(); err != nil {
+		return nil, err
+	}
+	return api.OpenAPI().YAML()
 }
 
 // serve starts the app with the collector tuned for serving (gctune), waits
@@ -132,13 +155,23 @@ func serve(opts fx.Option) error {
 	return errors.Join(failed, a.Stop(stopCtx))
 }
 
+// demoCmd serves the service with the demo's walk (modules/demo).
+func demoCmd(environ config.Environment, stdout io.Writer) error {
+	d, err := demo.New(environ, stdout)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return serve(fx.Options(graph(d.Env), platform.Serve(d.Env), d.Option()))
+}
+
 func migrateCmd(environ config.Environment, args []string, stdout io.Writer) error {
 	if len(args) != 1 {
 		return errors.New("want one of: migrate up, migrate down, migrate status")
 	}
 	var m *migrate.Migrator
 	a := fx.New(
-		fx.Supply(environ, app.MigrationSource()),
+		fx.Supply(environ, pgtest.Source()),
 		config.Module, logging.Module, postgres.Module, migrate.Module,
 		fx.Populate(&m),
 		fx.NopLogger,

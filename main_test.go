@@ -16,7 +16,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eats/eats-orders-tracking/modules/app/apptest"
 	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
@@ -179,21 +178,21 @@ func TestUnknownCommand(t *testing.T) {
 
 // serveChild starts `serve` as a child process (this test binary run as
 // main) on a fresh database and returns it with its stderr so far.
-func serveChild(t *testing.T, overrides map[string]string) (*exec.Cmd, *apptest.SafeBuffer) {
+func serveChild(t *testing.T, overrides map[string]string) (*exec.Cmd, *pgtest.SafeBuffer) {
 	t.Helper()
 	cmd := mainCmd(context.Background(), "serve")
 	cmd.Env = append(cmd.Env, "LOG_LEVEL=info")
-	for k, v := range apptest.Env(t, overrides) {
+	for k, v := range pgtest.Env(t, overrides) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	stderr := &apptest.SafeBuffer{}
+	stderr := &pgtest.SafeBuffer{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
 	return cmd, stderr
 }
 
-func waitFor(t *testing.T, buf *apptest.SafeBuffer, what string) {
+func waitFor(t *testing.T, buf *pgtest.SafeBuffer, what string) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for !strings.Contains(buf.String(), what) {
@@ -244,4 +243,21 @@ func TestServeStopsOnSIGTERMDuringStart(t *testing.T) {
 	require.Equal(t, 1, exit.ExitCode())
 	require.Less(t, time.Since(began), 5*time.Second, "the start must end on the signal, not run on")
 	require.Contains(t, stderr.String(), "start interrupted by a signal")
+}
+
+func TestOpenAPIFileIsUpToDate(t *testing.T) {
+	t.Parallel()
+	spec, err := openAPI(config.Environment{})
+	require.NoError(t, err)
+	committed, err := os.ReadFile(filepath.Join(pgtest.RepoRoot(), "openapi", "openapi.yaml"))
+	require.NoError(t, err)
+	require.Equal(t, string(committed), string(spec), "openapi/openapi.yaml is stale: run `go tool task openapi`")
+}
+
+func TestDemoRefusesABadSpeed(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	code := run([]string{"demo"}, config.Environment{"DEMO_SPEED": "fast"}, &out, &errOut)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut.String(), "DEMO_SPEED")
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/eats/eats-orders-tracking/platform/migrate"
 )
 
 //go:embed *.sql
@@ -22,6 +24,10 @@ var sqlFiles embed.FS
 // Upgrading River to a version with a newer schema means a new goose
 // migration that raises it, so every environment moves in step.
 const RiverSchemaVersion = 8
+
+// Source is the schema embedded in the binary: what `serve` and `migrate`
+// apply and what every test database is cloned from.
+func Source() migrate.Source { return migrate.Source{FS: FS(), Go: Go()} }
 
 // FS returns the SQL migrations.
 func FS() fs.FS { return sqlFiles }

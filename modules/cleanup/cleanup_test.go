@@ -15,11 +15,9 @@ import (
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
 
-	"github.com/eats/eats-orders-tracking/migrations"
 	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/logging"
 	"github.com/eats/eats-orders-tracking/platform/metrics"
-	"github.com/eats/eats-orders-tracking/platform/migrate"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/postgres"
 	"github.com/eats/eats-orders-tracking/platform/queue"
@@ -29,10 +27,6 @@ import (
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
-
-// source is the service's schema; modules/app cannot be imported here (it
-// imports this package).
-var source = migrate.Source{FS: migrations.FS(), Go: migrations.Go()}
 
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
@@ -72,7 +66,7 @@ type testBundle struct {
 
 func setup(t testing.TB, cfg Config) *testBundle {
 	t.Helper()
-	db, _ := pgtest.Open(t, source)
+	db, _ := pgtest.Open(t)
 	reg := prometheus.NewRegistry()
 	m, err := newMetrics(reg)
 	require.NoError(t, err)
@@ -211,7 +205,7 @@ func TestCleanupStopsWhenCancelled(t *testing.T) {
 // scheduling runs the cleanup on its own.
 func TestModuleRunsThePeriodicCleanup(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.Clone(t, source)
+	dsn := pgtest.Clone(t)
 	var (
 		db  *sqlx.DB
 		reg *prometheus.Registry

@@ -16,19 +16,11 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
-	"github.com/eats/eats-orders-tracking/migrations"
 	"github.com/eats/eats-orders-tracking/modules/tracking"
-	"github.com/eats/eats-orders-tracking/platform/config"
-	"github.com/eats/eats-orders-tracking/platform/logging"
-	"github.com/eats/eats-orders-tracking/platform/metrics"
-	"github.com/eats/eats-orders-tracking/platform/migrate"
+	"github.com/eats/eats-orders-tracking/platform"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
-	"github.com/eats/eats-orders-tracking/platform/postgres"
 	"github.com/eats/eats-orders-tracking/platform/queue"
-	"github.com/eats/eats-orders-tracking/platform/shutdown"
 )
-
-var source = migrate.Source{FS: migrations.FS(), Go: migrations.Go()}
 
 type testBundle struct {
 	db       *sqlx.DB
@@ -43,10 +35,8 @@ func setup(t *testing.T) *testBundle {
 	t.Helper()
 	var b testBundle
 	app := fxtest.New(t,
-		fx.Supply(config.Environment{
-			"DATABASE_URL": pgtest.Clone(t, source), "REDIS_URL": "", "LOG_LEVEL": "warn", "SHUTDOWN_TIMEOUT": "5s",
-		}),
-		config.Module, logging.Module, metrics.Module, postgres.Module, shutdown.Module, queue.Module,
+		pgtest.Inputs(pgtest.Env(t, map[string]string{"REDIS_URL": "", "LOG_LEVEL": "warn", "SHUTDOWN_TIMEOUT": "5s"}), nil),
+		platform.Module,
 		Module,
 		fx.Populate(&b.db, &b.client, &b.registry),
 	)
@@ -253,7 +243,7 @@ WHEN (NEW.kind = '` + Kind + `' AND NEW.state = 'completed') EXECUTE FUNCTION fa
 // first_event_at is the earliest event's time.
 func TestAnyDeliveryOrderGivesTheSameRow(t *testing.T) {
 	t.Parallel()
-	db, _ := pgtest.Open(t, source)
+	db, _ := pgtest.Open(t)
 	ctx := context.Background()
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 7))

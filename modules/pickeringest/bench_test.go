@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -24,12 +23,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
-	"github.com/eats/eats-orders-tracking/modules/app"
-	"github.com/eats/eats-orders-tracking/modules/app/apptest"
 	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform"
 	"github.com/eats/eats-orders-tracking/platform/config"
-	"github.com/eats/eats-orders-tracking/platform/logging"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/postgres"
 	"github.com/eats/eats-orders-tracking/platform/queue"
 )
@@ -154,7 +152,7 @@ type benchConfig struct {
 // freshEnv is the service's environment on a fresh database.
 func freshEnv(b *testing.B, cfg benchConfig) config.Environment {
 	b.Helper()
-	env := apptest.Env(b, cfg.env)
+	env := pgtest.Env(b, cfg.env)
 	if cfg.noFeed {
 		db, err := postgres.Open(env["DATABASE_URL"], 1)
 		require.NoError(b, err)
@@ -255,10 +253,9 @@ func startService(b *testing.B, env config.Environment, extra ...fx.Option) (*fx
 	var db *sqlx.DB
 	var client *queue.Client
 	a := fx.New(
-		fx.Supply(env, app.MigrationSource()),
-		fx.Provide(func() logging.Output { return io.Discard }),
+		pgtest.Inputs(env, nil),
 		fx.NopLogger,
-		app.Platform(),
+		platform.Module,
 		pickeringest.Module,
 		fx.Options(extra...),
 		fx.Populate(&db, &client),

@@ -10,8 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
-	"github.com/eats/eats-orders-tracking/modules/app/apptest"
+	"github.com/eats/eats-orders-tracking/modules/apptest"
 	"github.com/eats/eats-orders-tracking/modules/pickeringest"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
 
 // service is the whole service on a fresh database, plus its metrics.
@@ -88,7 +89,7 @@ func (s *service) waitJob(t *testing.T, id int64) jobRow {
 func (s *service) waitJobWhere(t *testing.T, id int64, what string, cond func(jobRow) bool) jobRow {
 	t.Helper()
 	var j jobRow
-	apptest.Eventually(t, 15*time.Second, func() bool {
+	pgtest.Eventually(t, 15*time.Second, func() bool {
 		j = s.job(t, id)
 		return cond(j)
 	}, "job %d %s (last state %s)", id, what, j.State)
@@ -156,7 +157,7 @@ func (s *service) metric(t *testing.T, name string, labels map[string]string) fl
 func (s *service) requireMetric(t *testing.T, want float64, name string, labels map[string]string) {
 	t.Helper()
 	var got float64
-	apptest.Eventually(t, 5*time.Second, func() bool {
+	pgtest.Eventually(t, 5*time.Second, func() bool {
 		got = s.metric(t, name, labels)
 		return got == want
 	}, "%s%v = %v, want %v", name, labels, got, want)

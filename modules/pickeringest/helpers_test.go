@@ -14,9 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eats/eats-orders-tracking/migrations"
 	"github.com/eats/eats-orders-tracking/platform/cache"
-	"github.com/eats/eats-orders-tracking/platform/migrate"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
 
@@ -30,12 +28,9 @@ type testBundle struct {
 	logs    *syncBuffer
 }
 
-// source is app.MigrationSource() (package app imports this one).
-func source() migrate.Source { return migrate.Source{FS: migrations.FS(), Go: migrations.Go()} }
-
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	db, _ := pgtest.Open(t, source())
+	db, _ := pgtest.Open(t)
 	r := &cache.Redis{Client: pgtest.Redis(t), Prefix: pgtest.RedisPrefix(t)}
 	return setupWith(t, db, r)
 }

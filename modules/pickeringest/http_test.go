@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eats/eats-orders-tracking/modules/app/apptest"
+	"github.com/eats/eats-orders-tracking/modules/apptest"
 	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 )
 

@@ -2,7 +2,6 @@ package pickeringest_test
 
 import (
 	"context"
-	"io"
 	"testing"
 	"time"
 
@@ -11,11 +10,10 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
-	"github.com/eats/eats-orders-tracking/modules/app"
-	"github.com/eats/eats-orders-tracking/modules/app/apptest"
 	"github.com/eats/eats-orders-tracking/modules/pickeringest"
+	"github.com/eats/eats-orders-tracking/platform"
 	"github.com/eats/eats-orders-tracking/platform/config"
-	"github.com/eats/eats-orders-tracking/platform/logging"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/queue"
 )
 
@@ -23,7 +21,7 @@ import (
 // provides what other modules reuse, and stops cleanly.
 func TestModuleStartsAndStops(t *testing.T) {
 	t.Parallel()
-	env := apptest.Env(t, map[string]string{"PICKER_INGEST_MAX_WORKERS": "7", "DATABASE_MAX_CONNS": "4"})
+	env := pgtest.Env(t, map[string]string{"PICKER_INGEST_MAX_WORKERS": "7", "DATABASE_MAX_CONNS": "4"})
 	var (
 		applier *pickeringest.Applier
 		phones  *pickeringest.PhoneLookup
@@ -31,9 +29,8 @@ func TestModuleStartsAndStops(t *testing.T) {
 		queues  []queue.Queue
 	)
 	a := fxtest.New(t,
-		fx.Supply(env, app.MigrationSource()),
-		fx.Provide(func() logging.Output { return io.Discard }),
-		app.Platform(),
+		pgtest.Inputs(env, nil),
+		platform.Module,
 		pickeringest.Module,
 		fx.Populate(&applier, &phones, &db),
 		fx.Invoke(fx.Annotate(func(qs []queue.Queue) { queues = qs }, fx.ParamTags(`group:"river_queues"`))),

@@ -22,16 +22,6 @@ import (
 // cache write costs at most this long of a stale number.
 const phoneCacheTTL = 60 * time.Second
 
-// Phone is a customer→picker forwarding number as stored: "<number>" or
-// "<number>,,<ext>" (tracking.DisplayPhone renders it for the app).
-type Phone struct {
-	Number    string
-	ExpiresAt time.Time
-}
-
-// PhoneKey names the phone of one picker on one order.
-type PhoneKey struct{ OrderNr, PickerID string }
-
 // PhoneLookup reads forwarding phones through the Redis cache: Redis first,
 // PostgreSQL on a miss or any Redis error (or with Redis off), filling the
 // cache from what it read. It also writes the entries that Applier.AfterCommit
@@ -81,13 +71,13 @@ type cachedPhone struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-func (l *PhoneLookup) key(k PhoneKey) string {
+func (l *PhoneLookup) key(k tracking.PhoneKey) string {
 	return l.redis.Key("eot", "picker_phone", k.OrderNr, k.PickerID)
 }
 
 // ttl is how long an entry for p may live from now: at most phoneCacheTTL,
 // never past the phone's expiry; <= 0 means "don't cache".
-func (l *PhoneLookup) ttl(p Phone) time.Duration {
+func (l *PhoneLookup) ttl(p tracking.Phone) time.Duration {
 	return min(phoneCacheTTL, p.ExpiresAt.Sub(l.now()))
 }
 
@@ -95,21 +85,21 @@ func (l *PhoneLookup) ttl(p Phone) time.Duration {
 // Redis first; on a miss or any Redis error it reads picker_phones and
 // fills the cache. ok is false when there is none or it has expired. Only
 // PostgreSQL errors are returned.
-func (l *PhoneLookup) Lookup(ctx context.Context, db sqlx.QueryerContext, orderNr, pickerID string, now time.Time) (Phone, bool, error) {
-	got, err := l.LookupMany(ctx, db, []PhoneKey{{OrderNr: orderNr, PickerID: pickerID}}, now)
+func (l *PhoneLookup) Lookup(ctx context.Context, db sqlx.QueryerContext, orderNr, pickerID string, now time.Time) (tracking.Phone, bool, error) {
+	got, err := l.LookupMany(ctx, db, []tracking.PhoneKey{{OrderNr: orderNr, PickerID: pickerID}}, now)
 	if err != nil {
-		return Phone{}, false, err
+		return tracking.Phone{}, false, err
 	}
-	p, ok := got[PhoneKey{OrderNr: orderNr, PickerID: pickerID}]
+	p, ok := got[tracking.PhoneKey{OrderNr: orderNr, PickerID: pickerID}]
 	return p, ok, nil
 }
 
 // LookupMany is Lookup for many keys with one MGET and one SQL query for
 // the misses. The map holds only the keys with a valid phone.
-func (l *PhoneLookup) LookupMany(ctx context.Context, db sqlx.QueryerContext, keys []PhoneKey, now time.Time) (map[PhoneKey]Phone, error) {
-	out := make(map[PhoneKey]Phone, len(keys))
-	uniq := make([]PhoneKey, 0, len(keys))
-	seen := make(map[PhoneKey]bool, len(keys))
+func (l *PhoneLookup) LookupMany(ctx context.Context, db sqlx.QueryerContext, keys []tracking.PhoneKey, now time.Time) (map[tracking.PhoneKey]tracking.Phone, error) {
+	out := make(map[tracking.PhoneKey]tracking.Phone, len(keys))
+	uniq := make([]tracking.PhoneKey, 0, len(keys))
+	seen := make(map[tracking.PhoneKey]bool, len(keys))
 	for _, k := range keys {
 		if !seen[k] {
 			seen[k] = true
@@ -143,7 +133,7 @@ func (l *PhoneLookup) LookupMany(ctx context.Context, db sqlx.QueryerContext, ke
 // fromCache puts valid cached phones into out and returns the keys to read
 // from PostgreSQL (with the cache off or failing, every key) and whether
 // Redis answered.
-func (l *PhoneLookup) fromCache(ctx context.Context, keys []PhoneKey, now time.Time, out map[PhoneKey]Phone) ([]PhoneKey, bool) {
+func (l *PhoneLookup) fromCache(ctx context.Context, keys []tracking.PhoneKey, now time.Time, out map[tracking.PhoneKey]tracking.Phone) ([]tracking.PhoneKey, bool) {
 	if !l.redis.Enabled() {
 		return keys, false
 	}
@@ -157,7 +147,7 @@ func (l *PhoneLookup) fromCache(ctx context.Context, keys []PhoneKey, now time.T
 		l.logger.DebugContext(ctx, "phone cache read failed; reading PostgreSQL", "err", err)
 		return keys, false
 	}
-	var misses []PhoneKey
+	var misses []tracking.PhoneKey
 	for i, v := range vals {
 		s, isString := v.(string)
 		if v == nil {
@@ -178,13 +168,13 @@ func (l *PhoneLookup) fromCache(ctx context.Context, keys []PhoneKey, now time.T
 			continue
 		}
 		l.lookups.WithLabelValues(cacheHit).Inc()
-		out[keys[i]] = Phone{Number: c.Phone, ExpiresAt: c.ExpiresAt.UTC()}
+		out[keys[i]] = tracking.Phone{Number: c.Phone, ExpiresAt: c.ExpiresAt.UTC()}
 	}
 	return misses, true
 }
 
 // selectPhones reads the stored phones of keys, expired ones included.
-func selectPhones(ctx context.Context, db sqlx.QueryerContext, keys []PhoneKey) (map[PhoneKey]Phone, error) {
+func selectPhones(ctx context.Context, db sqlx.QueryerContext, keys []tracking.PhoneKey) (map[tracking.PhoneKey]tracking.Phone, error) {
 	const q = `
 		SELECT p.order_nr, p.picker_id, p.phone, p.expires_at
 		FROM picker_phones p
@@ -204,16 +194,16 @@ func selectPhones(ctx context.Context, db sqlx.QueryerContext, keys []PhoneKey) 
 	if err := sqlx.SelectContext(ctx, db, &rows, q, orders, pickers); err != nil {
 		return nil, fmt.Errorf("select picker_phones: %w", err)
 	}
-	out := make(map[PhoneKey]Phone, len(rows))
+	out := make(map[tracking.PhoneKey]tracking.Phone, len(rows))
 	for _, r := range rows {
-		out[PhoneKey{OrderNr: r.OrderNr, PickerID: r.PickerID}] = Phone{Number: r.Phone, ExpiresAt: r.ExpiresAt.UTC()}
+		out[tracking.PhoneKey{OrderNr: r.OrderNr, PickerID: r.PickerID}] = tracking.Phone{Number: r.Phone, ExpiresAt: r.ExpiresAt.UTC()}
 	}
 	return out, nil
 }
 
 // store writes the entry of a phone that was just committed, replacing
 // whatever is cached.
-func (l *PhoneLookup) store(ctx context.Context, k PhoneKey, p Phone) {
+func (l *PhoneLookup) store(ctx context.Context, k tracking.PhoneKey, p tracking.Phone) {
 	if !l.redis.Enabled() {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eats/eats-orders-tracking/modules/tracking"
 	"github.com/eats/eats-orders-tracking/platform/cache"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
@@ -71,7 +72,7 @@ func TestLookupReadsThroughTheCache(t *testing.T) {
 	p, ok, err := b.phones.Lookup(ctx, b.db, "o-1", "p-1", time.Now())
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, Phone{Number: "+79991234567", ExpiresAt: expires}, p)
+	require.Equal(t, tracking.Phone{Number: "+79991234567", ExpiresAt: expires}, p)
 	require.Equal(t, 1.0, value(t, hits))
 
 	// Gone from Redis: read from PostgreSQL and put back, same TTL rule.
@@ -79,7 +80,7 @@ func TestLookupReadsThroughTheCache(t *testing.T) {
 	p, ok, err = b.phones.Lookup(ctx, b.db, "o-1", "p-1", time.Now())
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, Phone{Number: "+79991234567", ExpiresAt: expires}, p)
+	require.Equal(t, tracking.Phone{Number: "+79991234567", ExpiresAt: expires}, p)
 	require.Equal(t, 1.0, value(t, misses))
 	ttl := b.redis.Client.PTTL(ctx, key).Val()
 	require.Greater(t, ttl, 50*time.Second)
@@ -133,20 +134,20 @@ func TestLookupManyReadsMissesInOneQuery(t *testing.T) {
 		require.NoError(t, b.redis.Client.Del(ctx, b.redis.Prefix+"eot:picker_phone:"+k).Err())
 	}
 	db := &countingDB{QueryerContext: b.db}
-	got, err := b.phones.LookupMany(ctx, db, []PhoneKey{
-		{"cached", "p-1"}, {"stored", "p-1"}, {"stored", "p-2"}, {"expired", "p-1"}, {"absent", "p-1"}, {"stored", "p-1"},
+	got, err := b.phones.LookupMany(ctx, db, []tracking.PhoneKey{
+		{OrderNr: "cached", PickerID: "p-1"}, {OrderNr: "stored", PickerID: "p-1"}, {OrderNr: "stored", PickerID: "p-2"}, {OrderNr: "expired", PickerID: "p-1"}, {OrderNr: "absent", PickerID: "p-1"}, {OrderNr: "stored", PickerID: "p-1"},
 	}, time.Now())
 	require.NoError(t, err)
-	require.Equal(t, map[PhoneKey]Phone{
-		{"cached", "p-1"}: {Number: "+79990000001", ExpiresAt: later},
-		{"stored", "p-1"}: {Number: "+79990000002", ExpiresAt: later},
-		{"stored", "p-2"}: {Number: "+79990000003", ExpiresAt: later},
+	require.Equal(t, map[tracking.PhoneKey]tracking.Phone{
+		{OrderNr: "cached", PickerID: "p-1"}: {Number: "+79990000001", ExpiresAt: later},
+		{OrderNr: "stored", PickerID: "p-1"}: {Number: "+79990000002", ExpiresAt: later},
+		{OrderNr: "stored", PickerID: "p-2"}: {Number: "+79990000003", ExpiresAt: later},
 	}, got)
 	require.Equal(t, 1, db.queries)
 	require.Equal(t, int64(2), b.redis.Client.Exists(ctx, b.redis.Prefix+"eot:picker_phone:stored:p-1", b.redis.Prefix+"eot:picker_phone:stored:p-2").Val(), "misses filled")
 
 	db.queries = 0
-	got, err = b.phones.LookupMany(ctx, db, []PhoneKey{{"cached", "p-1"}, {"stored", "p-2"}}, time.Now())
+	got, err = b.phones.LookupMany(ctx, db, []tracking.PhoneKey{{OrderNr: "cached", PickerID: "p-1"}, {OrderNr: "stored", PickerID: "p-2"}}, time.Now())
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 	require.Equal(t, 0, db.queries, "all hits: no SQL")
@@ -160,7 +161,7 @@ func TestLookupManyReadsMissesInOneQuery(t *testing.T) {
 // but the cache; writes that fail are counted and logged with the phone masked.
 func TestLookupWithRedisDownOrOff(t *testing.T) {
 	t.Parallel()
-	db, _ := pgtest.Open(t, source())
+	db, _ := pgtest.Open(t)
 	down := &cache.Redis{Client: redis.NewClient(&redis.Options{
 		Addr: "127.0.0.1:1", DialTimeout: 50 * time.Millisecond, MaxRetries: -1,
 	}), Prefix: "eot_test_down:"}
@@ -179,7 +180,7 @@ func TestLookupWithRedisDownOrOff(t *testing.T) {
 		require.NoError(t, err, name)
 		require.True(t, ok, name)
 		require.Equal(t, "+79991234567", p.Number)
-		many, err := b.phones.LookupMany(ctx, b.db, []PhoneKey{{order, "p-1"}, {order, "p-2"}}, time.Now())
+		many, err := b.phones.LookupMany(ctx, b.db, []tracking.PhoneKey{{OrderNr: order, PickerID: "p-1"}, {OrderNr: order, PickerID: "p-2"}}, time.Now())
 		require.NoError(t, err, name)
 		require.Len(t, many, 1, name)
 		if name == "down" {

@@ -13,7 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eats/eats-orders-tracking/modules/app/apptest"
+	"github.com/eats/eats-orders-tracking/modules/apptest"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
 
 // codeBlocks returns the fenced code blocks of a markdown file by language.
@@ -61,7 +62,7 @@ func goExample(t *testing.T) string {
 // the SQL block as written, and the curl command through a shell.
 func TestProducersGuide(t *testing.T) {
 	t.Parallel()
-	blocks := codeBlocks(t, filepath.Join(apptest.RepoRoot(), "docs", "producers.md"))
+	blocks := codeBlocks(t, filepath.Join(pgtest.RepoRoot(), "docs", "producers.md"))
 	require.Len(t, blocks["go"], 1)
 	require.Len(t, blocks["sql"], 1)
 	require.Len(t, blocks["sh"], 1)
@@ -75,7 +76,7 @@ func TestProducersGuide(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, publishPickerStatus(ctx, s.DB.DB, client, "230101-100001", "picking", "picker-7"))
 		var p string
-		apptest.Eventually(t, 10*time.Second, func() (ok bool) {
+		pgtest.Eventually(t, 10*time.Second, func() (ok bool) {
 			p, ok = s.payload(t, "230101-100001")
 			return ok
 		}, "the Go producer's event applied")
@@ -92,7 +93,7 @@ func TestProducersGuide(t *testing.T) {
 		_, err := s.DB.ExecContext(ctx, blocks["sql"][0])
 		require.NoError(t, err)
 		var p string
-		apptest.Eventually(t, 10*time.Second, func() (ok bool) {
+		pgtest.Eventually(t, 10*time.Second, func() (ok bool) {
 			p, ok = s.payload(t, "230101-100002")
 			return ok
 		}, "the SQL producer's event applied")

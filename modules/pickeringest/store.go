@@ -60,8 +60,8 @@ type Applied struct {
 }
 
 type phoneEntry struct {
-	key   PhoneKey
-	phone Phone
+	key   tracking.PhoneKey
+	phone tracking.Phone
 }
 
 // Apply writes ev's effect inside tx: STATUS_CHANGE upserts picker_orders,
@@ -96,7 +96,7 @@ func (a *Applier) Apply(ctx context.Context, tx *sqlx.Tx, ev Event) (Applied, er
 		if !stored.ExpiresAt.After(a.now()) {
 			a.expiredOnArrival.Inc()
 		}
-		return Applied{Changed: true, phone: &phoneEntry{key: PhoneKey{OrderNr: ev.OrderNr, PickerID: ev.PickerID}, phone: stored}}, nil
+		return Applied{Changed: true, phone: &phoneEntry{key: tracking.PhoneKey{OrderNr: ev.OrderNr, PickerID: ev.PickerID}, phone: stored}}, nil
 	default:
 		return Applied{}, nil
 	}
@@ -252,15 +252,15 @@ const qUpsertPickerPhone = `
 	RETURNING phone, expires_at`
 
 // upsertPickerPhone runs qUpsertPickerPhone.
-func upsertPickerPhone(query func(args ...any) *sqlx.Row, ev Event) (Phone, bool, error) {
-	var p Phone
+func upsertPickerPhone(query func(args ...any) *sqlx.Row, ev Event) (tracking.Phone, bool, error) {
+	var p tracking.Phone
 	err := query(ev.OrderNr, ev.PickerID, ev.Forwarding.Phone,
 		tracking.Normalize(ev.Forwarding.ExpiresAt), tracking.Normalize(ev.CreatedAt)).Scan(&p.Number, &p.ExpiresAt)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return Phone{}, false, nil
+		return tracking.Phone{}, false, nil
 	case err != nil:
-		return Phone{}, false, fmt.Errorf("upsert picker_phones: %w", err)
+		return tracking.Phone{}, false, fmt.Errorf("upsert picker_phones: %w", err)
 	}
 	p.ExpiresAt = p.ExpiresAt.UTC()
 	return p, true, nil

@@ -17,26 +17,16 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
-	"github.com/eats/eats-orders-tracking/migrations"
 	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/modules/pickerupdater/pickerfake"
 	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform"
 	"github.com/eats/eats-orders-tracking/platform/cache"
 	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/experiments"
-	"github.com/eats/eats-orders-tracking/platform/logging"
-	"github.com/eats/eats-orders-tracking/platform/metrics"
-	"github.com/eats/eats-orders-tracking/platform/migrate"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
-	"github.com/eats/eats-orders-tracking/platform/postgres"
 	"github.com/eats/eats-orders-tracking/platform/queue"
-	"github.com/eats/eats-orders-tracking/platform/shutdown"
 )
-
-// source is the service's schema. modules/app (and apptest) cannot be
-// imported here: app imports this package. The tests build the part of the
-// graph the module needs instead.
-var source = migrate.Source{FS: migrations.FS(), Go: migrations.Go()}
 
 // fastTuning keeps retries and the breaker's delay short in tests.
 var fastTuning = &tuning{Upstream: upstreamConfig{
@@ -76,7 +66,7 @@ func testEnv(t testing.TB, fake *pickerfake.Server, timeouts string, overrides m
 	path := filepath.Join(t.TempDir(), "experiments.yaml")
 	writeTimeouts(t, path, timeouts)
 	env := config.Environment{
-		"DATABASE_URL":            pgtest.Clone(t, source),
+		"DATABASE_URL":            pgtest.Clone(t),
 		"REDIS_URL":               pgtest.RedisURL(),
 		"REDIS_KEY_PREFIX":        pgtest.RedisPrefix(t),
 		"HTTP_ADDR":               "127.0.0.1:0",
@@ -103,11 +93,8 @@ func startApp(t testing.TB, fake *pickerfake.Server, env config.Environment, tun
 	t.Helper()
 	a := &testApp{t: t, env: env, Fake: fake, Logs: &safeBuffer{}, ExperimentsFile: env["EXPERIMENTS_FILE"]}
 	opts := []fx.Option{
-		fx.Supply(env),
-		fx.Provide(func() logging.Output { return a.Logs }),
-		config.Module, logging.Module, metrics.Module, postgres.Module, shutdown.Module, cache.Module, queue.Module,
-		experiments.Module,
-		fx.Provide(func(cfg config.Platform) experiments.Path { return experiments.Path(cfg.ExperimentsFile) }),
+		pgtest.Inputs(env, a.Logs),
+		platform.Module,
 		pickeringest.Module,
 		Module,
 		fx.Populate(&a.DB, &a.Client, &a.Store, &a.Reg, &a.Applier, &a.Updater, &a.Redis),

@@ -16,7 +16,6 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
-	"github.com/eats/eats-orders-tracking/migrations"
 	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/platform/cache"
 	"github.com/eats/eats-orders-tracking/platform/config"
@@ -24,13 +23,10 @@ import (
 	"github.com/eats/eats-orders-tracking/platform/httpapi"
 	"github.com/eats/eats-orders-tracking/platform/logging"
 	"github.com/eats/eats-orders-tracking/platform/metrics"
-	"github.com/eats/eats-orders-tracking/platform/migrate"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/postgres"
 	"github.com/eats/eats-orders-tracking/platform/shutdown"
 )
-
-var source = migrate.Source{FS: migrations.FS(), Go: migrations.Go()}
 
 func eventually(t *testing.T, cond func() bool, msg string) {
 	t.Helper()
@@ -48,7 +44,7 @@ func eventually(t *testing.T, cond func() bool, msg string) {
 // cache and comes back.
 func TestChangeFeed(t *testing.T) {
 	t.Parallel()
-	db, dsn := pgtest.Open(t, source)
+	db, dsn := pgtest.Open(t)
 	c := newStateCache(100, maxLag, time.Minute)
 	f := newChangeFeed(dsn, c, slog.New(slog.DiscardHandler), 20*time.Millisecond)
 	require.NoError(t, f.Start(context.Background()))
@@ -147,7 +143,7 @@ func TestModuleStartsAndStops(t *testing.T) {
 	var db *sqlx.DB
 	app := fxtest.New(t,
 		fx.Supply(config.Environment{
-			"DATABASE_URL": pgtest.Clone(t, source), "REDIS_URL": pgtest.RedisURL(), "REDIS_KEY_PREFIX": pgtest.RedisPrefix(t),
+			"DATABASE_URL": pgtest.Clone(t), "REDIS_URL": pgtest.RedisURL(), "REDIS_KEY_PREFIX": pgtest.RedisPrefix(t),
 			"HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warn", "SHUTDOWN_TIMEOUT": "5s",
 			"EXPERIMENTS_FILE": filepath.Join("..", "..", "experiments.yaml"),
 		}),
@@ -182,7 +178,7 @@ func TestModuleStartsAndStops(t *testing.T) {
 // gives: listed orders only, in order, with valid phones.
 func TestLoadAllMatchesPerEaterReads(t *testing.T) {
 	t.Parallel()
-	db, _ := pgtest.Open(t, source)
+	db, _ := pgtest.Open(t)
 	rdb := &cache.Redis{Client: pgtest.Redis(t), Prefix: pgtest.RedisPrefix(t)}
 	phones, err := pickeringest.NewPhoneLookup(rdb, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/modules/tracking"
 )
 
@@ -128,16 +127,16 @@ func (s *ordersStmt) selectOrders(ctx context.Context, eater string, finishedAft
 
 // phoneLookup is what the presenter needs of picker-ingest's phone cache.
 type phoneLookup interface {
-	LookupMany(ctx context.Context, db sqlx.QueryerContext, keys []pickeringest.PhoneKey, now time.Time) (map[pickeringest.PhoneKey]pickeringest.Phone, error)
+	LookupMany(ctx context.Context, db sqlx.QueryerContext, keys []tracking.PhoneKey, now time.Time) (map[tracking.PhoneKey]tracking.Phone, error)
 }
 
 // attachPhones looks up, in one batch, the current picker's valid phone of
 // every order that may show P2.
 func attachPhones(ctx context.Context, phones phoneLookup, db sqlx.QueryerContext, states []orderState, now time.Time) error {
-	var keys []pickeringest.PhoneKey
+	var keys []tracking.PhoneKey
 	for i := range states {
 		if states[i].wantsPhone() {
-			keys = append(keys, pickeringest.PhoneKey{OrderNr: states[i].OrderNr, PickerID: states[i].Picker.PickerID})
+			keys = append(keys, tracking.PhoneKey{OrderNr: states[i].OrderNr, PickerID: states[i].Picker.PickerID})
 		}
 	}
 	if len(keys) == 0 {
@@ -151,7 +150,7 @@ func attachPhones(ctx context.Context, phones phoneLookup, db sqlx.QueryerContex
 		if !states[i].wantsPhone() {
 			continue
 		}
-		if p, ok := found[pickeringest.PhoneKey{OrderNr: states[i].OrderNr, PickerID: states[i].Picker.PickerID}]; ok {
+		if p, ok := found[tracking.PhoneKey{OrderNr: states[i].OrderNr, PickerID: states[i].Picker.PickerID}]; ok {
 			states[i].Picker.Phone = &p
 		}
 	}

@@ -19,11 +19,12 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eats/eats-orders-tracking/modules/app/apptest"
+	"github.com/eats/eats-orders-tracking/modules/apptest"
 	"github.com/eats/eats-orders-tracking/modules/orderingest"
 	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/modules/tracking"
 	"github.com/eats/eats-orders-tracking/modules/trackingpresenter"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
 
 // order is an orders row as order-ingest writes it.
@@ -107,7 +108,7 @@ func user(eater string) map[string]string {
 func settle(t *testing.T, a *apptest.App) {
 	t.Helper()
 	written := time.Now()
-	apptest.Eventually(t, 10*time.Second, func() bool {
+	pgtest.Eventually(t, 10*time.Second, func() bool {
 		asked := time.Now()
 		for _, l := range strings.Split(metricsText(t, a), "\n") {
 			if v, ok := strings.CutPrefix(l, "eot_tracking_change_feed_lag_seconds "); ok {
@@ -506,7 +507,7 @@ func TestTrackingRedisStoppedMidTest(t *testing.T) {
 			insertPicker(t, a.DB, "o1", "p1", "picking", "picking_at")
 			insertPhone(t, a.DB, "o1", "p1", "+79990000001", time.Now().Add(time.Hour))
 			settle(t, a)
-			apptest.Eventually(t, 10*time.Second, func() bool {
+			pgtest.Eventually(t, 10*time.Second, func() bool {
 				r := track(t, a, user("e1"))
 				require.Equal(t, "+79990000001", r.Payload.TrackedOrders[0].Actions[0].Payload.Phone)
 				return strings.Contains(metricsText(t, a), `eot_picker_phone_cache_total{result="hit"}`) &&
@@ -567,7 +568,7 @@ func TestTrackingCacheLagsAtMostOneSecond(t *testing.T) {
 				CustomerPickerPhoneForwarding: &pickeringest.Forwarding{Phone: "+79990000002", ExpiresAt: time.Now().Add(time.Hour)},
 			}, nil)
 			require.NoError(t, err)
-			apptest.Eventually(t, 10*time.Second, func() bool {
+			pgtest.Eventually(t, 10*time.Second, func() bool {
 				j, err := a.Client.JobGet(context.Background(), res.Job.ID)
 				require.NoError(t, err)
 				return j.State == rivertype.JobStateCompleted
@@ -603,7 +604,7 @@ func TestTrackingCacheLagsAtMostOneSecond(t *testing.T) {
 	// A new order of the eater.
 	waitForHit(t, a, "e1")
 	insertOrder(t, a.DB, order{nr: "o2", eater: "e1", flow: "native", status: "created"})
-	apptest.Eventually(t, time.Second, func() bool { return track(t, a, user("e1")).Meta.Count == 2 }, "the new order is listed")
+	pgtest.Eventually(t, time.Second, func() bool { return track(t, a, user("e1")).Meta.Count == 2 }, "the new order is listed")
 }
 
 // waitForHit polls until the eater's answer comes from the cache, proving
@@ -621,7 +622,7 @@ func waitForHit(t *testing.T, a *apptest.App, eater string) {
 		return 0
 	}
 	before := hits()
-	apptest.Eventually(t, 5*time.Second, func() bool {
+	pgtest.Eventually(t, 5*time.Second, func() bool {
 		track(t, a, user(eater))
 		return hits() > before
 	}, "the tracking cache serves %s", eater)
@@ -680,7 +681,7 @@ func TestTrackingEndToEndFromBothQueues(t *testing.T) {
 	}
 	await := func(what string, cond func(trackingpresenter.TrackingResponse) bool) {
 		t.Helper()
-		apptest.Eventually(t, 10*time.Second, func() bool { return cond(track(t, a, user("e2e"))) }, what)
+		pgtest.Eventually(t, 10*time.Second, func() bool { return cond(track(t, a, user("e2e"))) }, what)
 	}
 	insert(orderAt(tracking.OrderPlaceConfirmed, t0, nil))
 	insert(pickerAt(tracking.EventStatusChange, tracking.PickerAssigned, t0.Add(time.Minute), nil))
@@ -757,7 +758,7 @@ func cacheCount(t *testing.T, a *apptest.App, result string) int {
 func TestTrackingAnswersPollsFromMemory(t *testing.T) {
 	t.Parallel()
 	a := apptest.Start(t, nil)
-	apptest.Eventually(t, 10*time.Second, func() bool { return len(a.Logs.Lines("tracking cache complete")) > 0 }, "the complete set is loaded")
+	pgtest.Eventually(t, 10*time.Second, func() bool { return len(a.Logs.Lines("tracking cache complete")) > 0 }, "the complete set is loaded")
 	insertOrder(t, a.DB, order{nr: "o1", eater: "e1", flow: "native", status: "created"})
 	settle(t, a)
 	require.Equal(t, 1, track(t, a, user("e1")).Meta.Count) // read once: its order is new

@@ -3,7 +3,6 @@ package trackingpresenter
 import (
 	"time"
 
-	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/modules/tracking"
 	"github.com/eats/eats-orders-tracking/platform/experiments"
 )
@@ -54,7 +53,7 @@ type pickerState struct {
 	PaidAt     bool
 	// Phone is the current picker's phone, looked up only when the order
 	// may show P2 (picking, not yet picked up); nil when there is none.
-	Phone *pickeringest.Phone
+	Phone *tracking.Phone
 }
 
 // visible reports whether the order is listed at now: not finished, or
@@ -78,7 +77,7 @@ func (o *orderState) wantsPhone() bool {
 }
 
 // phone is the looked-up phone, or nil.
-func (o *orderState) phone() *pickeringest.Phone {
+func (o *orderState) phone() *tracking.Phone {
 	if o.Picker == nil {
 		return nil
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/modules/tracking"
 	"github.com/eats/eats-orders-tracking/platform/experiments"
 )
@@ -57,8 +56,8 @@ func retail(picker *pickerState) orderState {
 	}
 }
 
-func phone(number string, expires time.Time) *pickeringest.Phone {
-	return &pickeringest.Phone{Number: number, ExpiresAt: expires}
+func phone(number string, expires time.Time) *tracking.Phone {
+	return &tracking.Phone{Number: number, ExpiresAt: expires}
 }
 
 func renderJSON(t *testing.T, r *renderer, eater string, o orderState, lang language) string {

@@ -290,3 +290,18 @@ func compileClauses(def Definition, n *yaml.Node) ([]clause, error) {
 	}
 	return clauses, nil
 }
+
+// Command is `experiments validate FILE`: the check the config repository's
+// CI runs before a file reaches any replica. It reads no environment: the
+// file is checked against defs, the experiments this version defines,
+// whatever the rest of the config says.
+func Command(args []string, defs []Definition, stdout io.Writer) error {
+	if len(args) != 2 || args[0] != "validate" {
+		return errors.New("usage: experiments validate FILE")
+	}
+	if err := ValidateFile(args[1], defs); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d experiments known)\n", args[1], len(defs))
+	return nil
+}

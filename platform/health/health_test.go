@@ -19,7 +19,7 @@ func TestReadyOnlyAfterMigrations(t *testing.T) {
 	db, err := postgres.Open(pgtest.NewDatabase(t), 4)
 	require.NoError(t, err)
 	defer db.Close()
-	m, err := migrate.New(db, migrate.Source{FS: migrations.FS(), Go: migrations.Go()})
+	m, err := migrate.New(db, migrations.Source())
 	require.NoError(t, err)
 	c := health.NewChecker(db, m)
 
@@ -38,7 +38,7 @@ func TestNotReadyWhenDatabaseUnreachable(t *testing.T) {
 	db, err := postgres.Open("postgres://root@127.0.0.1:1/nowhere?sslmode=disable", 2)
 	require.NoError(t, err)
 	defer db.Close()
-	m, err := migrate.New(db, migrate.Source{FS: migrations.FS(), Go: migrations.Go()})
+	m, err := migrate.New(db, migrations.Source())
 	require.NoError(t, err)
 	checks, ok := health.NewChecker(db, m).Ready(context.Background())
 	require.False(t, ok)

@@ -12,7 +12,7 @@ import (
 	"github.com/eats/eats-orders-tracking/platform/postgres"
 )
 
-var src = migrate.Source{FS: migrations.FS(), Go: migrations.Go()}
+var src = migrations.Source()
 
 func tables(t *testing.T, m interface {
 	SelectContext(context.Context, any, string, ...any) error

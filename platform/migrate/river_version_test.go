@@ -33,7 +33,7 @@ func TestRiverSchemaVersionIsLatest(t *testing.T) {
 // holds River's schema exactly at RiverSchemaVersion.
 func TestMigratedRiverSchemaIsPinned(t *testing.T) {
 	t.Parallel()
-	db, err := postgres.Open(pgtest.Clone(t, src), 2)
+	db, err := postgres.Open(pgtest.Clone(t), 2)
 	require.NoError(t, err)
 	defer db.Close()
 	m, err := rivermigrate.New(riverdatabasesql.New(db.DB), nil)

@@ -39,6 +39,10 @@ func ServerURL() string {
 	return "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
+// Source is the service's schema, the one every test database is cloned
+// from.
+func Source() migrate.Source { return migrations.Source() }
+
 // URLFor returns the server URL pointing at database name.
 func URLFor(name string) string {
 	u, err := url.Parse(ServerURL())
@@ -130,17 +134,18 @@ func NewDatabase(tb testing.TB) string {
 	return create(tb, "")
 }
 
-// Clone creates a fresh database from src's migrated template and drops it
-// when the test ends. It returns the database's URL.
-func Clone(tb testing.TB, src migrate.Source) string {
+// Clone creates a fresh database from the service's migrated template
+// (migrations.Source) and drops it when the test ends. It returns the
+// database's URL.
+func Clone(tb testing.TB) string {
 	tb.Helper()
-	return create(tb, Template(tb, src))
+	return create(tb, Template(tb, Source()))
 }
 
 // Open is Clone plus an open pool, closed when the test ends.
-func Open(tb testing.TB, src migrate.Source) (*sqlx.DB, string) {
+func Open(tb testing.TB) (*sqlx.DB, string) {
 	tb.Helper()
-	dsn := Clone(tb, src)
+	dsn := Clone(tb)
 	db, err := postgres.Open(dsn, 20)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = db.Close() })

@@ -9,20 +9,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eats/eats-orders-tracking/migrations"
-	"github.com/eats/eats-orders-tracking/platform/migrate"
 )
-
-func source() migrate.Source { return migrate.Source{FS: migrations.FS(), Go: migrations.Go()} }
 
 // TestTemplateNameFollowsRiverSchema: the River schema version the Go
 // migration pins is part of the template's name, so raising it builds a
 // new template instead of cloning a stale one.
 func TestTemplateNameFollowsRiverSchema(t *testing.T) {
 	t.Parallel()
-	pinned := sourceHash(t, source(), migrations.RiverSchemaVersion)
-	require.Equal(t, pinned, sourceHash(t, source(), migrations.RiverSchemaVersion), "the hash must be stable")
-	require.NotEqual(t, pinned, sourceHash(t, source(), migrations.RiverSchemaVersion-1))
-	require.NotEqual(t, pinned, sourceHash(t, source(), migrations.RiverSchemaVersion+1))
+	pinned := sourceHash(t, Source(), migrations.RiverSchemaVersion)
+	require.Equal(t, pinned, sourceHash(t, Source(), migrations.RiverSchemaVersion), "the hash must be stable")
+	require.NotEqual(t, pinned, sourceHash(t, Source(), migrations.RiverSchemaVersion-1))
+	require.NotEqual(t, pinned, sourceHash(t, Source(), migrations.RiverSchemaVersion+1))
 }
 
 // TestCloneCopiesTheTemplate: a clone is a copy of the migrated template
@@ -30,7 +27,7 @@ func TestTemplateNameFollowsRiverSchema(t *testing.T) {
 // template's, to the timestamp, and it is independent of other clones.
 func TestCloneCopiesTheTemplate(t *testing.T) {
 	t.Parallel()
-	tmpl := Template(t, source())
+	tmpl := Template(t, Source())
 	history := func(dsn string) []string {
 		db, err := sqlx.Open("postgres", dsn)
 		require.NoError(t, err)
@@ -42,7 +39,7 @@ func TestCloneCopiesTheTemplate(t *testing.T) {
 	want := history(URLFor(tmpl))
 	require.NotEmpty(t, want)
 
-	a, b := Clone(t, source()), Clone(t, source())
+	a, b := Clone(t), Clone(t)
 	require.Equal(t, want, history(a))
 	dbA, err := sqlx.Open("postgres", a)
 	require.NoError(t, err)
@@ -62,7 +59,7 @@ func TestCloneCopiesTheTemplate(t *testing.T) {
 // tens of milliseconds on a quiet machine), beside the baseline of an empty
 // database from template0. Dropping it is not timed.
 func BenchmarkClone(b *testing.B) {
-	tmpl := Template(b, source())
+	tmpl := Template(b, Source())
 	admin, err := sqlx.Open("postgres", ServerURL())
 	require.NoError(b, err)
 	defer admin.Close()

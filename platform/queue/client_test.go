@@ -10,9 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx/fxtest"
 
-	"github.com/eats/eats-orders-tracking/migrations"
 	"github.com/eats/eats-orders-tracking/platform/config"
-	"github.com/eats/eats-orders-tracking/platform/migrate"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/queue"
 	"github.com/eats/eats-orders-tracking/platform/shutdown"
@@ -23,7 +21,7 @@ import (
 // for the test.
 func startClient(t *testing.T, q queue.Queue, workers queue.Workers) (*queue.Client, *sqlx.DB, *prometheus.Registry) {
 	t.Helper()
-	db, dsn := pgtest.Open(t, migrate.Source{FS: migrations.FS(), Go: migrations.Go()})
+	db, dsn := pgtest.Open(t)
 	reg := prometheus.NewRegistry()
 	lc := fxtest.NewLifecycle(t)
 	client, err := queue.New(queue.Params{

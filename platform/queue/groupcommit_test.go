@@ -17,13 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx/fxtest"
 
-	"github.com/eats/eats-orders-tracking/migrations"
-	"github.com/eats/eats-orders-tracking/platform/migrate"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/queue"
 )
-
-func source() migrate.Source { return migrate.Source{FS: migrations.FS(), Go: migrations.Go()} }
 
 type gcBundle struct {
 	db  *sqlx.DB
@@ -33,7 +29,7 @@ type gcBundle struct {
 
 func newGroupCommit(t *testing.T, lanes, maxBatch int) gcBundle {
 	t.Helper()
-	db, _ := pgtest.Open(t, source())
+	db, _ := pgtest.Open(t)
 	_, err := db.Exec(`CREATE TABLE gc_rows (k TEXT PRIMARY KEY, v INT NOT NULL)`)
 	require.NoError(t, err)
 	lc := fxtest.NewLifecycle(t)
@@ -199,7 +195,7 @@ func TestGroupCommitLeavesAFinishedJobAlone(t *testing.T) {
 // TestGroupCommitStopped: work handed in after stop is refused, not lost.
 func TestGroupCommitStopped(t *testing.T) {
 	t.Parallel()
-	db, _ := pgtest.Open(t, source())
+	db, _ := pgtest.Open(t)
 	lc := fxtest.NewLifecycle(t)
 	gc, err := queue.NewGroupCommit(lc, db, prometheus.NewRegistry(), slog.New(slog.DiscardHandler), queue.GroupCommitOptions{
 		Name: "test", Lanes: 1, MaxBatch: 1, Timeout: time.Second,

@@ -13,8 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eats/eats-orders-tracking/migrations"
-	"github.com/eats/eats-orders-tracking/platform/migrate"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
 
@@ -27,7 +25,7 @@ type statsBundle struct {
 
 func setupStats(t *testing.T, queues ...string) statsBundle {
 	t.Helper()
-	db, _ := pgtest.Open(t, migrate.Source{FS: migrations.FS(), Go: migrations.Go()})
+	db, _ := pgtest.Open(t)
 	c := newStateCollector(db, queues...)
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	c.now = clock.now

@@ -15,10 +15,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eats/eats-orders-tracking/modules/app/apptest"
+	"github.com/eats/eats-orders-tracking/modules/apptest"
 	"github.com/eats/eats-orders-tracking/modules/orderingest"
 	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/web/webtest"
 )
 
@@ -126,7 +127,7 @@ func TestWidgetInTheBrowser(t *testing.T) {
 
 	shots := t.TempDir()
 	if os.Getenv("SCREENSHOTS") == "update" {
-		shots = filepath.Join(apptest.RepoRoot(), "docs", "screenshots")
+		shots = filepath.Join(pgtest.RepoRoot(), "docs", "screenshots")
 		require.NoError(t, os.MkdirAll(shots, 0o755))
 	}
 	run := browserRun(t, dir, browser, a.URL, shots)
@@ -199,7 +200,7 @@ func (s *seeder) picker(nr string, status tracking.PickerStatus, pickerID, phone
 func (s *seeder) await(want map[string]string) {
 	s.t.Helper()
 	var last string
-	apptest.Eventually(s.t, 30*time.Second, func() bool {
+	pgtest.Eventually(s.t, 30*time.Second, func() bool {
 		got, body := statuses(s.t, s.a)
 		last = body
 		for nr, st := range want {
@@ -239,7 +240,7 @@ type run struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	steps chan string
-	out   *apptest.SafeBuffer
+	out   *pgtest.SafeBuffer
 }
 
 func browserRun(t *testing.T, dir, browser, baseURL, shots string) *run {
@@ -256,7 +257,7 @@ func browserRun(t *testing.T, dir, browser, baseURL, shots string) *run {
 	cmd.Env = append(os.Environ(),
 		"BASE_URL="+baseURL, "EATER="+eater, "EXPECT="+string(expect), "CHANGE="+string(chg),
 		"CHROMIUM="+browser, "SCREENSHOT_DIR="+shots)
-	r := &run{t: t, cmd: cmd, steps: make(chan string), out: &apptest.SafeBuffer{}}
+	r := &run{t: t, cmd: cmd, steps: make(chan string), out: &pgtest.SafeBuffer{}}
 	r.stdin, err = cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
-	"github.com/eats/eats-orders-tracking/modules/app"
+	"github.com/eats/eats-orders-tracking/modules"
 	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/experiments"
 )
@@ -127,7 +127,7 @@ func TestExperimentsUsage(t *testing.T) {
 }
 
 // The validator checks against the same experiments the service loads: the
-// list app.ExperimentDefinitions hands it is the one the modules register in
+// list modules.ExperimentDefinitions hands it is the one the modules register in
 // the graph.
 func TestExperimentsValidateKnowsWhatTheServiceLoads(t *testing.T) {
 	t.Parallel()
@@ -145,13 +145,13 @@ func TestExperimentsValidateKnowsWhatTheServiceLoads(t *testing.T) {
 		"eats_orders_tracking_retail_call_picker",
 		"eats_orders_tracking_retail_contact_us",
 	}
-	require.Equal(t, want, names(app.ExperimentDefinitions()))
+	require.Equal(t, want, names(modules.ExperimentDefinitions()))
 
 	var p struct {
 		fx.In
 		Defs []experiments.Definition `group:"experiments"`
 	}
-	a := fx.New(app.Options(config.Environment{}), fx.NopLogger, fx.Populate(&p))
+	a := fx.New(graph(config.Environment{}), fx.NopLogger, fx.Populate(&p))
 	require.NoError(t, a.Err())
-	require.Equal(t, want, names(p.Defs), "app.ExperimentDefinitions must list what the modules register")
+	require.Equal(t, want, names(p.Defs), "modules.ExperimentDefinitions must list what the modules register")
 }

@@ -5,14 +5,9 @@
 package apptest
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
-	"path/filepath"
-	"runtime"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,16 +15,16 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
-	"github.com/eats/eats-orders-tracking/modules/app"
+	"github.com/eats/eats-orders-tracking/modules"
+	"github.com/eats/eats-orders-tracking/platform"
 	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/httpapi"
-	"github.com/eats/eats-orders-tracking/platform/logging"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/queue"
 )
 
 // Token is the internal API token of test apps.
-const Token = "test-internal-token"
+const Token = pgtest.Token
 
 // App is a running service.
 type App struct {
@@ -38,47 +33,36 @@ type App struct {
 	DB     *sqlx.DB
 	Client *queue.Client
 	Env    config.Environment
-	Logs   *SafeBuffer
+	Logs   *pgtest.SafeBuffer
 	fx     *fx.App
 }
 
-// RepoRoot is the repository's root directory.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+// Graph is the whole service for environ, as main.go composes it for
+// `serve`: the platform's inputs, platform.Module, every module, and what
+// serve runs on start. logs may be nil.
+func Graph(environ config.Environment, logs io.Writer) fx.Option {
+	return fx.Options(
+		pgtest.Inputs(environ, logs),
+		platform.Module,
+		modules.Module,
+		platform.Serve(environ),
+	)
 }
 
-// Env is the environment of a test app on a fresh database; overrides win.
-func Env(tb testing.TB, overrides map[string]string) config.Environment {
-	tb.Helper()
-	base := config.Environment{
-		"DATABASE_URL":       pgtest.Clone(tb, app.MigrationSource()),
-		"REDIS_URL":          pgtest.RedisURL(),
-		"REDIS_KEY_PREFIX":   pgtest.RedisPrefix(tb),
-		"HTTP_ADDR":          "127.0.0.1:0",
-		"INTERNAL_API_TOKEN": Token,
-		"EXPERIMENTS_FILE":   filepath.Join(RepoRoot(), "experiments.yaml"),
-		"SHUTDOWN_TIMEOUT":   "10s",
-		"LOG_LEVEL":          "debug",
-	}
-	return base.With(overrides)
-}
-
-// Start runs the service with Env(tb, overrides) plus extra fx options and
+// Start runs the service with pgtest.Env(tb, overrides) plus extra fx options and
 // stops it when the test ends.
 func Start(tb testing.TB, overrides map[string]string, extra ...fx.Option) *App {
 	tb.Helper()
-	return StartEnv(tb, Env(tb, overrides), extra...)
+	return StartEnv(tb, pgtest.Env(tb, overrides), extra...)
 }
 
 // StartEnv runs the service with exactly environ.
 func StartEnv(tb testing.TB, environ config.Environment, extra ...fx.Option) *App {
 	tb.Helper()
-	a := &App{Env: environ, DSN: environ["DATABASE_URL"], Logs: &SafeBuffer{}}
+	a := &App{Env: environ, DSN: environ["DATABASE_URL"], Logs: &pgtest.SafeBuffer{}}
 	var srv *httpapi.Server
 	fxApp := fx.New(
-		app.Serve(environ),
-		fx.Provide(func() logging.Output { return a.Logs }),
+		Graph(environ, a.Logs),
 		fx.Populate(&a.DB, &a.Client, &srv),
 		fx.Options(extra...),
 	)
@@ -129,44 +113,3 @@ func (a *App) Get(tb testing.TB, path string, headers map[string]string) (int, [
 
 // Internal returns the headers that carry the internal token.
 func Internal() map[string]string { return map[string]string{"Authorization": "Bearer " + Token} }
-
-// Eventually polls cond every 10 ms until it holds or the deadline passes.
-func Eventually(tb testing.TB, within time.Duration, cond func() bool, msg string, args ...any) {
-	tb.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("not within %s: "+msg, append([]any{within}, args...)...)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// SafeBuffer collects log output from many goroutines.
-type SafeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SafeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *SafeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// Lines returns the log lines containing substr.
-func (b *SafeBuffer) Lines(substr string) []string {
-	var out []string
-	for _, l := range strings.Split(b.String(), "\n") {
-		if strings.Contains(l, substr) {
-			out = append(out, l)
-		}
-	}
-	return out
-}

@@ -1,4 +1,4 @@
-package app_test
+package modules_test
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eats/eats-orders-tracking/modules/app/apptest"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
 
 // dbPackages are the database APIs whose calls take SQL text.
@@ -56,7 +56,7 @@ var dbMethods = map[string]bool{
 // parameters ($1, …).
 func TestNoStringBuiltSQL(t *testing.T) {
 	t.Parallel()
-	root := apptest.RepoRoot()
+	root := pgtest.RepoRoot()
 	pkgs, exports := listPackages(t, root, "./modules/...", "./platform/...")
 	fset := token.NewFileSet()
 	gc := importer.ForCompiler(fset, "gc", lookup(exports))
@@ -148,7 +148,7 @@ func run2(ctx context.Context, db *sqlx.DB, query string) { db.ExecContext(ctx, 
 // exactly the lines marked BAD.
 func TestNoStringBuiltSQLCatches(t *testing.T) {
 	t.Parallel()
-	root := apptest.RepoRoot()
+	root := pgtest.RepoRoot()
 	_, exports := listPackages(t, root, "./modules/...", "./platform/...")
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, filepath.Join(root, "fixture.go"), sqlCheckFixture, parser.SkipObjectResolution)

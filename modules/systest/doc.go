@@ -14,7 +14,7 @@
 //
 //	go tool task test:system   # the suite, with a 60 s soak (CI runs this)
 //	go tool task test:soak     # the 10-minute soak (SOAK_DURATION), results into docs/reliability.md
-//	go test -tags system -p 1 -count=1 ./modules/app/systest/...
+//	go test -tags system -p 1 -count=1 ./modules/systest/...
 //
 // Environment:
 //

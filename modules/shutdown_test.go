@@ -1,4 +1,4 @@
-package app_test
+package modules_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eats/eats-orders-tracking/modules/app/apptest"
+	"github.com/eats/eats-orders-tracking/modules/apptest"
 	"github.com/eats/eats-orders-tracking/platform/httpapi"
 	"github.com/eats/eats-orders-tracking/platform/queue"
 )

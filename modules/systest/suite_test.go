@@ -16,7 +16,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eats/eats-orders-tracking/modules/app"
 	"github.com/eats/eats-orders-tracking/modules/pickerupdater/pickerfake"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
@@ -73,7 +72,7 @@ func setup(t *testing.T, o options) *bundle {
 	if o.emptyDB {
 		b.dsn = pgtest.NewDatabase(t)
 	} else {
-		b.dsn = pgtest.Clone(t, app.MigrationSource())
+		b.dsn = pgtest.Clone(t)
 	}
 	// Runs after every process has stopped (cleanups run last-in first-out).
 	t.Cleanup(b.finalChecks)

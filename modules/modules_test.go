@@ -1,4 +1,4 @@
-package app_test
+package modules_test
 
 import (
 	"context"
@@ -16,9 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
-	"github.com/eats/eats-orders-tracking/modules/app"
-	"github.com/eats/eats-orders-tracking/modules/app/apptest"
-	"github.com/eats/eats-orders-tracking/platform/config"
+	"github.com/eats/eats-orders-tracking/modules/apptest"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/queue"
 )
 
@@ -45,16 +44,7 @@ func TestServeAnswersProbesMetricsAndSpec(t *testing.T) {
 
 func TestValidateApp(t *testing.T) {
 	t.Parallel()
-	require.NoError(t, fx.ValidateApp(app.Serve(apptest.Env(t, nil))))
-}
-
-func TestOpenAPIFileIsUpToDate(t *testing.T) {
-	t.Parallel()
-	spec, err := app.OpenAPI(config.Environment{})
-	require.NoError(t, err)
-	committed, err := os.ReadFile(filepath.Join(apptest.RepoRoot(), "openapi", "openapi.yaml"))
-	require.NoError(t, err)
-	require.Equal(t, string(committed), string(spec), "openapi/openapi.yaml is stale: run `go tool task openapi`")
+	require.NoError(t, fx.ValidateApp(apptest.Graph(pgtest.Env(t, nil), nil)))
 }
 
 func TestInternalRoutesNeedTheToken(t *testing.T) {
@@ -145,7 +135,7 @@ func TestLogsMaskSecrets(t *testing.T) {
 func TestExperimentsEndpointShowsTheSetInForce(t *testing.T) {
 	t.Parallel()
 	// A copy of the shipped file, so the test can replace it.
-	shipped, err := os.ReadFile(filepath.Join(apptest.RepoRoot(), "experiments.yaml"))
+	shipped, err := os.ReadFile(filepath.Join(pgtest.RepoRoot(), "experiments.yaml"))
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "experiments.yaml")
 	require.NoError(t, os.WriteFile(path, shipped, 0o644))
@@ -201,7 +191,7 @@ func TestExperimentsEndpointShowsTheSetInForce(t *testing.T) {
     clauses:
       - {name: pilot, if: {place_id: {in: []}}, value: {enabled: false}}
 `), 0o644))
-	apptest.Eventually(t, 5*time.Second, func() bool { return get().LastError != nil }, "the refusal is shown")
+	pgtest.Eventually(t, 5*time.Second, func() bool { return get().LastError != nil }, "the refusal is shown")
 	st = get()
 	require.Equal(t, path+`: experiment eats_orders_tracking_retail_call_picker: clause "pilot": if.place_id.in: must list at least one value (an empty in never holds)`, st.LastError.Message)
 	require.False(t, st.LastError.At.IsZero())

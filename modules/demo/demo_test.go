@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -15,8 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/eats/eats-orders-tracking/modules/app/apptest"
-	"github.com/eats/eats-orders-tracking/platform/config"
+	"github.com/eats/eats-orders-tracking/modules/apptest"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
 
 // trackedOrder is what the demo test reads of the tracking endpoint.
@@ -78,12 +78,12 @@ func fetchDemoTracking(baseURL string) (map[string]trackedOrder, error) {
 }
 
 // startDemo runs the service with the demo on a fresh database.
-func startDemo(t *testing.T, speed float64, afterStep func(context.Context, demoStep)) (*demoRun, *apptest.App, *apptest.SafeBuffer) {
+func startDemo(t *testing.T, speed float64, afterStep func(context.Context, demoStep)) (*Run, *apptest.App, *pgtest.SafeBuffer) {
 	t.Helper()
-	env := apptest.Env(t, map[string]string{"PICKER_UPDATER_INTERVAL": "200ms"})
+	env := pgtest.Env(t, map[string]string{"PICKER_UPDATER_INTERVAL": "200ms"})
 	delete(env, "EXPERIMENTS_FILE") // the demo writes its own
-	out := &apptest.SafeBuffer{}
-	d, err := newDemo(env, out, speed)
+	out := &pgtest.SafeBuffer{}
+	d, err := newRun(env, out, speed)
 	require.NoError(t, err)
 	t.Cleanup(d.Close)
 	d.AfterStep = afterStep
@@ -173,7 +173,7 @@ func TestDemoWalksEveryState(t *testing.T) {
 func TestDemoStopsCleanlyMidWalk(t *testing.T) {
 	t.Parallel()
 	d, a, out := startDemo(t, 1, nil)
-	apptest.Eventually(t, 30*time.Second, func() bool { return len(demoTracking(t, a)) > 0 }, "the first order appears")
+	pgtest.Eventually(t, 30*time.Second, func() bool { return len(demoTracking(t, a)) > 0 }, "the first order appears")
 	require.Contains(t, out.String(), "/app/?eater=demo")
 	start := time.Now()
 	a.Stop(t)
@@ -189,12 +189,12 @@ func TestDemoStopsCleanlyMidWalk(t *testing.T) {
 func TestDemoForgetsEarlierRuns(t *testing.T) {
 	t.Parallel()
 	_, a, _ := startDemo(t, 1, nil)
-	apptest.Eventually(t, 30*time.Second, func() bool { return len(demoTracking(t, a)) > 0 }, "the first order appears")
+	pgtest.Eventually(t, 30*time.Second, func() bool { return len(demoTracking(t, a)) > 0 }, "the first order appears")
 	first := demoTracking(t, a)
 	a.Stop(t)
 
 	// A second demo on the same database starts from an empty list.
-	d2, err := newDemo(a.Env.With(nil), &bytes.Buffer{}, 1)
+	d2, err := newRun(a.Env.With(nil), &bytes.Buffer{}, 1)
 	require.NoError(t, err)
 	t.Cleanup(d2.Close)
 	b := apptest.StartEnv(t, d2.Env, d2.Option())
@@ -203,14 +203,6 @@ func TestDemoForgetsEarlierRuns(t *testing.T) {
 		_, still := now[nr]
 		require.False(t, still, "order %s of the earlier run is still listed", nr)
 	}
-}
-
-func TestDemoRefusesABadSpeed(t *testing.T) {
-	t.Parallel()
-	var out, errOut bytes.Buffer
-	code := run([]string{"demo"}, config.Environment{"DEMO_SPEED": "fast"}, &out, &errOut)
-	require.Equal(t, 1, code)
-	require.Contains(t, errOut.String(), "DEMO_SPEED")
 }
 
 // longestStates is, per tracked status, the longest any order shows it at

@@ -1,4 +1,8 @@
-package main
+// Package demo walks a few orders of eater "demo" through every state of
+// DESIGN §4.2 on the running service: a simulated procaas inserts River jobs
+// into both event queues, and a simulated eats-picker-orders (pickerfake on
+// loopback) answers the picker updater. `eats-orders-tracking demo` runs it.
+package demo
 
 import (
 	"context"
@@ -16,7 +20,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"go.uber.org/fx"
 
-	"github.com/eats/eats-orders-tracking/modules/app"
 	"github.com/eats/eats-orders-tracking/modules/orderingest"
 	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/modules/pickerupdater/pickerfake"
@@ -50,30 +53,24 @@ experiments:
     default: {enabled: true}
 `
 
-// demo serves the whole service plus a simulated procaas (it inserts River
-// jobs into the two event queues) and a simulated eats-picker-orders (a
-// pickerfake on loopback that the picker updater calls), and walks a few
-// orders of eater "demo" through every state of DESIGN §4.2. DEMO_SPEED
-// (default 1) compresses the clock. Ctrl-C stops it.
-func demo(environ config.Environment, stdout io.Writer) error {
+// New prepares a demo for environ: DEMO_SPEED (default 1) compresses the
+// clock. Serve the service with Env plus Option; Close when done. It
+// serves the whole service plus a simulated procaas and eats-picker-orders
+// and walks a few orders of eater "demo" through every state.
+func New(environ config.Environment, stdout io.Writer) (*Run, error) {
 	speed := 1.0
 	if s, ok := environ.Lookup("DEMO_SPEED"); ok && s != "" {
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil || v <= 0 || v > 1000 {
-			return fmt.Errorf("DEMO_SPEED: must be a number in (0, 1000] (got %q)", s)
+			return nil, fmt.Errorf("DEMO_SPEED: must be a number in (0, 1000] (got %q)", s)
 		}
 		speed = v
 	}
-	d, err := newDemo(environ, stdout, speed)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return serve(fx.Options(app.Serve(d.Env), d.Option()))
+	return newRun(environ, stdout, speed)
 }
 
-// demoRun is one demo: its environment, the fake upstream and the walk.
-type demoRun struct {
+// Run is one demo: its environment, the fake upstream and the walk.
+type Run struct {
 	Env config.Environment
 	// AfterStep, when set, runs after each step (tests await the step's
 	// expected states here); the walk goes on when it returns.
@@ -91,18 +88,18 @@ type demoRun struct {
 	stopped  sync.Once
 }
 
-// newDemo starts the fake eats-picker-orders and prepares the environment:
+// newRun starts the fake eats-picker-orders and prepares the environment:
 // PICKER_ORDERS_URL points at the fake, and unless set, the updater runs
 // every 2 s, the experiments come from a demo file, the database is the
 // demo's own and logs are quiet enough to read the walk.
-func newDemo(environ config.Environment, out io.Writer, speed float64) (*demoRun, error) {
+func newRun(environ config.Environment, out io.Writer, speed float64) (*Run, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("demo: listen for the fake eats-picker-orders: %w", err)
 	}
 	fake := pickerfake.New()
 	fake.Serve(l)
-	d := &demoRun{out: out, speed: speed, fake: fake, done: make(chan struct{})}
+	d := &Run{out: out, speed: speed, fake: fake, done: make(chan struct{})}
 	d.tmpDir, err = os.MkdirTemp("", "eot-demo-")
 	if err != nil {
 		fake.Close()
@@ -134,7 +131,7 @@ func newDemo(environ config.Environment, out io.Writer, speed float64) (*demoRun
 }
 
 // Close stops the fake and removes the demo's files.
-func (d *demoRun) Close() {
+func (d *Run) Close() {
 	d.fake.Close()
 	if d.tmpDir != "" {
 		_ = os.RemoveAll(d.tmpDir)
@@ -142,11 +139,11 @@ func (d *demoRun) Close() {
 }
 
 // Done is closed when the walk has finished (or was stopped).
-func (d *demoRun) Done() <-chan struct{} { return d.done }
+func (d *Run) Done() <-chan struct{} { return d.done }
 
 // Option starts the walk once the service is up and stops it first on
 // shutdown.
-func (d *demoRun) Option() fx.Option {
+func (d *Run) Option() fx.Option {
 	return fx.Invoke(func(lc fx.Lifecycle, client *queue.Client, db *sqlx.DB, srv *httpapi.Server, logger *slog.Logger) {
 		ctx, cancel := context.WithCancel(context.Background())
 		lc.Append(fx.Hook{
@@ -180,7 +177,7 @@ func (d *demoRun) Option() fx.Option {
 // forgetEarlierRuns deletes eater demo's orders of earlier runs, so a
 // restarted demo starts from an empty list (finished orders otherwise stay
 // listed for 15 minutes).
-func (d *demoRun) forgetEarlierRuns(ctx context.Context, db *sqlx.DB) error {
+func (d *Run) forgetEarlierRuns(ctx context.Context, db *sqlx.DB) error {
 	const q = `
 WITH gone AS (
     DELETE FROM orders WHERE eater_id = $1 RETURNING order_nr
@@ -194,7 +191,7 @@ DELETE FROM picker_orders WHERE order_nr IN (SELECT order_nr FROM gone)`
 	return nil
 }
 
-func (d *demoRun) banner(addr string) {
+func (d *Run) banner(addr string) {
 	port := "8080"
 	if _, p, err := net.SplitHostPort(addr); err == nil {
 		port = p
@@ -238,12 +235,12 @@ func demoSpeedNote(speed float64) string {
 	return "  (at this DEMO_SPEED states last under a second: the page skips some; the log below has them all)\n"
 }
 
-func (d *demoRun) scaled(at time.Duration) time.Duration {
+func (d *Run) scaled(at time.Duration) time.Duration {
 	return time.Duration(float64(at) / d.speed)
 }
 
 // walk runs the steps at their (scaled) times.
-func (d *demoRun) walk(ctx context.Context, client *queue.Client) error {
+func (d *Run) walk(ctx context.Context, client *queue.Client) error {
 	start := time.Now()
 	for _, s := range d.steps {
 		t := time.NewTimer(time.Until(start.Add(d.scaled(s.At))))
@@ -277,7 +274,7 @@ func fmtClock(d time.Duration) string {
 // pipeline do, and keeps the fake eats-picker-orders in step with the
 // picker events (it is where procaas' events come from). A lost event is
 // only known to the fake: the updater finds it there.
-func (d *demoRun) send(ctx context.Context, client *queue.Client, ev demoEvent) error {
+func (d *Run) send(ctx context.Context, client *queue.Client, ev demoEvent) error {
 	now := time.Now().UTC()
 	switch {
 	case ev.Order != nil:
