@@ -15,13 +15,10 @@ import (
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
 
+	"github.com/eats/eats-orders-tracking/platform"
 	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/logging"
-	"github.com/eats/eats-orders-tracking/platform/metrics"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
-	"github.com/eats/eats-orders-tracking/platform/postgres"
-	"github.com/eats/eats-orders-tracking/platform/queue"
-	"github.com/eats/eats-orders-tracking/platform/shutdown"
 )
 
 func TestMain(m *testing.M) {
@@ -70,7 +67,9 @@ func setup(t testing.TB, cfg Config) *testBundle {
 	reg := prometheus.NewRegistry()
 	m, err := newMetrics(reg)
 	require.NoError(t, err)
-	return &testBundle{db: db, reg: reg, worker: newWorker(db, cfg, m, logging.New(config.Platform{LogLevel: "debug"}, io.Discard))}
+	return &testBundle{db: db, reg: reg, worker: newWorker(workerParams{
+		DB: db, Config: cfg, Metrics: m, Logger: logging.New(config.Platform{LogLevel: "debug"}, io.Discard),
+	})}
 }
 
 // seed fills the three tables with n rows per age group, so each table's
@@ -205,21 +204,19 @@ func TestCleanupStopsWhenCancelled(t *testing.T) {
 // scheduling runs the cleanup on its own.
 func TestModuleRunsThePeriodicCleanup(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.Clone(t)
 	var (
 		db  *sqlx.DB
 		reg *prometheus.Registry
 	)
+	env := pgtest.Env(t, map[string]string{
+		"REDIS_URL":          "",
+		"CLEANUP_INTERVAL":   "200ms",
+		"CLEANUP_BATCH_SIZE": "40",
+		"SHUTDOWN_TIMEOUT":   "5s",
+	})
 	app := fxtest.New(t,
-		fx.Supply(config.Environment{
-			"DATABASE_URL":       dsn,
-			"REDIS_URL":          "",
-			"CLEANUP_INTERVAL":   "200ms",
-			"CLEANUP_BATCH_SIZE": "40",
-			"SHUTDOWN_TIMEOUT":   "5s",
-		}),
-		fx.Provide(func() logging.Output { return io.Discard }),
-		config.Module, logging.Module, metrics.Module, postgres.Module, shutdown.Module, queue.Module,
+		pgtest.Inputs(env, nil),
+		platform.Module,
 		Module,
 		fx.Populate(&db, &reg),
 	)

@@ -2,9 +2,7 @@ package cleanup
 
 import (
 	"log/slog"
-	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 	"go.uber.org/fx"
 
@@ -15,6 +13,7 @@ import (
 // Module is the cleanup: its config, the periodic job (leader only), its
 // queue and worker.
 var Module = fx.Module("cleanup",
+	fx.Decorate(func(l *slog.Logger) *slog.Logger { return logging.ForModule(l, "cleanup") }),
 	fx.Provide(
 		fx.Private,
 		parseConfig,
@@ -24,16 +23,11 @@ var Module = fx.Module("cleanup",
 	queue.AsWorkers(func(w *worker) queue.Workers {
 		return func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) }
 	}),
+	// One run at a time per replica; Args' unique states keep it to one
+	// across replicas.
 	queue.AsQueue(func() queue.Queue { return queue.Queue{Name: Kind, MaxWorkers: 1} }),
 	queue.AsPeriodic(newPeriodic),
 )
-
-func newWorker(db *sqlx.DB, cfg Config, m *cleanupMetrics, logger *slog.Logger) *worker {
-	return &worker{
-		db: db, cfg: cfg, metrics: m, logger: logging.ForModule(logger, "cleanup"),
-		now: time.Now, marks: map[string]time.Time{},
-	}
-}
 
 // newPeriodic schedules the cleanup every CLEANUP_INTERVAL on the leader.
 func newPeriodic(cfg Config) *river.PeriodicJob {

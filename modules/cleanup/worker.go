@@ -7,10 +7,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
-
-	"github.com/eats/eats-orders-tracking/platform/metrics"
+	"go.uber.org/fx"
 )
 
 // minJobTimeout: a run may take longer than River's default job timeout
@@ -42,7 +40,7 @@ type worker struct {
 
 	db      *sqlx.DB
 	cfg     Config
-	metrics *cleanupMetrics
+	metrics *metrics
 	logger  *slog.Logger
 	// now is the clock of the full-sweep schedule (tests move it).
 	now func() time.Time
@@ -55,27 +53,20 @@ type worker struct {
 	lastFull time.Time
 }
 
-type cleanupMetrics struct {
-	deleted *prometheus.CounterVec
-	batch   *prometheus.HistogramVec
+type workerParams struct {
+	fx.In
+
+	DB      *sqlx.DB
+	Config  Config
+	Metrics *metrics
+	Logger  *slog.Logger
 }
 
-func newMetrics(reg prometheus.Registerer) (*cleanupMetrics, error) {
-	m := &cleanupMetrics{
-		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: metrics.Namespace, Name: "cleanup_deleted_total",
-			Help: "Rows the cleanup deleted, by table.",
-		}, []string{"table"}),
-		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: metrics.Namespace, Name: "cleanup_batch_duration_seconds",
-			Help:    "Duration of one cleanup DELETE batch (its whole transaction), by table.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
-		}, []string{"table"}),
+func newWorker(p workerParams) *worker {
+	return &worker{
+		db: p.DB, cfg: p.Config, metrics: p.Metrics, logger: p.Logger,
+		now: time.Now, marks: map[string]time.Time{},
 	}
-	if err := metrics.Register(reg, "cleanup", m.deleted, m.batch); err != nil {
-		return nil, err
-	}
-	return m, nil
 }
 
 // Timeout lets a run with a backlog outlive River's default job timeout.

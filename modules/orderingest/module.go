@@ -13,9 +13,9 @@ import (
 
 // Module is order-ingest: the worker of the queue eats_orders_tracking_orders.
 var Module = fx.Module("order-ingest",
-	fx.Provide(fx.Private, parseConfig, newMetrics, groupCommit),
-	queue.AsWorkers(func(commits *queue.GroupCommit, logger *slog.Logger, m *ingestMetrics) queue.Workers {
-		w := &worker{commits: commits, log: logging.ForModule(logger, "order-ingest"), metrics: m}
+	fx.Decorate(func(l *slog.Logger) *slog.Logger { return logging.ForModule(l, "order-ingest") }),
+	fx.Provide(fx.Private, parseConfig, newMetrics, newWorker, groupCommit),
+	queue.AsWorkers(func(w *worker) queue.Workers {
 		return func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) }
 	}),
 	queue.AsQueue(func(cfg Config) queue.Queue { return queue.Queue{Name: Kind, MaxWorkers: cfg.Workers} }),

@@ -6,11 +6,9 @@ import (
 	"log/slog"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
-	"github.com/eats/eats-orders-tracking/platform/metrics"
 	"github.com/eats/eats-orders-tracking/platform/queue"
 )
 
@@ -18,8 +16,12 @@ import (
 type worker struct {
 	river.WorkerDefaults[OrderArgs]
 	commits *queue.GroupCommit
-	log     *slog.Logger
-	metrics *ingestMetrics
+	logger  *slog.Logger
+	metrics *metrics
+}
+
+func newWorker(commits *queue.GroupCommit, logger *slog.Logger, m *metrics) *worker {
+	return &worker{commits: commits, logger: logger, metrics: m}
 }
 
 // Work validates the event, then writes the row and the job's completion in
@@ -42,7 +44,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[OrderArgs]) error {
 		return err
 	}
 	w.metrics.events.WithLabelValues(string(res)).Inc()
-	w.log.DebugContext(ctx, "order event applied", "order_nr", s.OrderNr, "status", s.Payload.Status, "result", string(res), "job_id", job.ID)
+	w.logger.DebugContext(ctx, "order event applied", "order_nr", s.OrderNr, "status", s.Payload.Status, "result", string(res), "job_id", job.ID)
 	return nil
 }
 
@@ -65,28 +67,4 @@ func (w *worker) apply(ctx context.Context, job *river.Job[OrderArgs], s snapsho
 		return "", err
 	}
 	return res, nil
-}
-
-// Outcome labels besides the upsert's results.
-const (
-	outcomeInvalid = "invalid"
-	outcomeError   = "error"
-)
-
-type ingestMetrics struct {
-	events *prometheus.CounterVec
-}
-
-func newMetrics(reg prometheus.Registerer) (*ingestMetrics, error) {
-	m := &ingestMetrics{events: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: metrics.Namespace, Subsystem: "order_ingest", Name: "events_total",
-		Help: "Order events by outcome: applied, reordered (only first_event_at moved), stale (older or duplicate), invalid (job cancelled), error (retried).",
-	}, []string{"outcome"})}
-	for _, o := range []string{string(resultApplied), string(resultReordered), string(resultStale), outcomeInvalid, outcomeError} {
-		m.events.WithLabelValues(o)
-	}
-	if err := reg.Register(m.events); err != nil {
-		return nil, fmt.Errorf("order-ingest: register metrics: %w", err)
-	}
-	return m, nil
 }
