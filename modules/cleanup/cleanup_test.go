@@ -200,8 +200,9 @@ func TestCleanupStopsWhenCancelled(t *testing.T) {
 	require.Equal(t, 50, remaining(t, b.db)["picker_orders"]["old"], "nothing deleted")
 }
 
-// The module starts and stops with the platform, and River's periodic
-// scheduling runs the cleanup on its own.
+// The module starts and stops with the platform, River's periodic
+// scheduling runs the cleanup on its own, and its log lines carry the
+// module's name (the fx.Decorate in module.go).
 func TestModuleRunsThePeriodicCleanup(t *testing.T) {
 	t.Parallel()
 	var (
@@ -214,8 +215,9 @@ func TestModuleRunsThePeriodicCleanup(t *testing.T) {
 		"CLEANUP_BATCH_SIZE": "40",
 		"SHUTDOWN_TIMEOUT":   "5s",
 	})
+	logs := &pgtest.SafeBuffer{}
 	app := fxtest.New(t,
-		pgtest.Inputs(env, nil),
+		pgtest.Inputs(env, logs),
 		platform.Module,
 		Module,
 		fx.Populate(&db, &reg),
@@ -249,6 +251,9 @@ func TestModuleRunsThePeriodicCleanup(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	require.Equal(t, 300.0, gatheredSum(t, reg, "eot_cleanup_deleted_total"))
+	done := logs.Lines("cleanup done")
+	require.NotEmpty(t, done)
+	require.Contains(t, done[0], "module=cleanup")
 }
 
 // gatheredSum adds up every series of a counter family in reg.

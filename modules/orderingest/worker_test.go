@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -33,9 +34,16 @@ type testBundle struct {
 // start/stop smoke test.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	return start(t, "warn", nil)
+}
+
+// start is setup at logLevel, with the service's log output going to logs
+// (nil: discarded).
+func start(t *testing.T, logLevel string, logs io.Writer) *testBundle {
+	t.Helper()
 	var b testBundle
 	app := fxtest.New(t,
-		pgtest.Inputs(pgtest.Env(t, map[string]string{"REDIS_URL": "", "LOG_LEVEL": "warn", "SHUTDOWN_TIMEOUT": "5s"}), nil),
+		pgtest.Inputs(pgtest.Env(t, map[string]string{"REDIS_URL": "", "LOG_LEVEL": logLevel, "SHUTDOWN_TIMEOUT": "5s"}), logs),
 		platform.Module,
 		Module,
 		fx.Populate(&b.db, &b.client, &b.registry),
@@ -135,6 +143,18 @@ func TestWorkerAppliesSnapshotsLatestWins(t *testing.T) {
 	require.Equal(t, 2.0, counter(t, b, "applied"))
 	require.Equal(t, 1.0, counter(t, b, "reordered"))
 	require.Equal(t, 1.0, counter(t, b, "stale"))
+}
+
+// The worker's log lines carry the module's name: the logger is scoped by
+// the fx.Decorate in module.go, not by the worker.
+func TestWorkerLogsCarryTheModule(t *testing.T) {
+	t.Parallel()
+	logs := &pgtest.SafeBuffer{}
+	b := start(t, "debug", logs)
+	b.awaitJob(t, b.insert(t, event("log-1", "e1", tracking.OrderCreated, time.Now())), rivertype.JobStateCompleted)
+	applied := logs.Lines("order event applied")
+	require.Len(t, applied, 1)
+	require.Contains(t, applied[0], "module=order-ingest")
 }
 
 // counter reads eot_order_ingest_events_total{outcome} from the registry.
