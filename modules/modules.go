@@ -12,7 +12,7 @@ import (
 	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/modules/pickerupdater"
 	"github.com/eats/eats-orders-tracking/modules/trackingpresenter"
-	"github.com/eats/eats-orders-tracking/modules/webapp"
+	"github.com/eats/eats-orders-tracking/modules/widget"
 	"github.com/eats/eats-orders-tracking/platform/experiments"
 )
 
@@ -21,7 +21,7 @@ var Module = fx.Options(
 	pickeringest.Module,
 	orderingest.Module,
 	trackingpresenter.Module,
-	webapp.Module,
+	widget.Module,
 	pickerupdater.Module,
 	cleanup.Module,
 )
