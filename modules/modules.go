@@ -24,6 +24,11 @@ var Module = fx.Options(
 	widget.Module,
 	pickerupdater.Module,
 	cleanup.Module,
+	// tracking-presenter looks picker phones up through picker-ingest's cache.
+	fx.Provide(fx.Annotate(
+		func(l *pickeringest.PhoneLookup) *pickeringest.PhoneLookup { return l },
+		fx.As(new(trackingpresenter.Phones)),
+	)),
 )
 
 // ExperimentDefinitions are the experiments the modules register with the

@@ -76,12 +76,18 @@ func (o *orderState) wantsPhone() bool {
 	return o.pickerView() && !o.Picker.PickedUpAt && o.Picker.PickingAt && o.Picker.PickerID != ""
 }
 
-// phone is the looked-up phone, or nil.
-func (o *orderState) phone() *tracking.Phone {
-	if o.Picker == nil {
-		return nil
+// OrderKey and PhoneExpiry make orderState a statecache.State: the cache
+// drops the state on a change of its order, and an entry holding a phone
+// lives no longer than the phone.
+func (o orderState) OrderKey() string { return o.OrderNr }
+
+// PhoneExpiry reports whether the state holds a looked-up phone, and when
+// it expires.
+func (o orderState) PhoneExpiry() (time.Time, bool) {
+	if o.Picker == nil || o.Picker.Phone == nil {
+		return time.Time{}, false
 	}
-	return o.Picker.Phone
+	return o.Picker.Phone.ExpiresAt, true
 }
 
 // renderer turns states into the answer.
