@@ -13,8 +13,8 @@ import (
 	"github.com/eats/eats-orders-tracking/modules/trackingpresenter/internal/statecache"
 )
 
-// Path is the app's tracking endpoint.
-const Path = "/eats/v1/eats-orders-tracking/v1/tracking"
+// trackingPath is the app's tracking endpoint.
+const trackingPath = "/eats/v1/eats-orders-tracking/v1/tracking"
 
 type trackingInput struct {
 	EatsUser   string `header:"X-Eats-User" doc:"Set by the API gateway: comma-separated k=v pairs; the eater is user_id (or partner_user_id). Wins over X-YaTaxi-User." example:"user_id=12345, personal_phone_id=abc"`
@@ -24,7 +24,7 @@ type trackingInput struct {
 
 type trackingOutput struct {
 	CacheControl string `header:"Cache-Control" doc:"always no-store"`
-	Body         TrackingResponse
+	Body         trackingResponse
 }
 
 // presenter answers the tracking endpoint.
@@ -41,7 +41,7 @@ func (p *presenter) register(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "getTracking",
 		Method:      http.MethodGet,
-		Path:        Path,
+		Path:        trackingPath,
 		Summary:     "The eater's tracked orders",
 		Description: "What the app shows for each of the eater's active orders (and those finished less than 15 minutes ago): " +
 			"title, description, buttons and banners. The eater comes from the gateway's identity headers; without one the list is empty. " +
@@ -59,7 +59,7 @@ func (p *presenter) register(api huma.API) {
 func (p *presenter) get(ctx context.Context, in *trackingInput) (*trackingOutput, error) {
 	out := &trackingOutput{CacheControl: "no-store"}
 	out.Body.Meta.CheckAfter = checkAfterSeconds
-	out.Body.Payload.TrackedOrders = []TrackedOrder{}
+	out.Body.Payload.TrackedOrders = []trackedOrder{}
 	eater, err := eaterID(in.EatsUser, in.YaTaxiUser)
 	var idErr *identityError
 	if errors.As(err, &idErr) {

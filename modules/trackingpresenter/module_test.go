@@ -53,7 +53,7 @@ func TestModuleStartsAndStops(t *testing.T) {
 	_, err := db.Exec(`INSERT INTO orders (order_nr, eater_id, payload, event_at, first_event_at)
 		VALUES ('o1', 'e1', '{"flow_type":"native","status":"created","place":{"id":"1","name":"P"}}', now(), now())`)
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodGet, "http://"+srv.Addr()+Path, nil)
+	req, err := http.NewRequest(http.MethodGet, "http://"+srv.Addr()+trackingPath, nil)
 	require.NoError(t, err)
 	req.Header.Set("X-Eats-User", "user_id=e1")
 	resp, err := http.DefaultClient.Do(req)
