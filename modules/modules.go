@@ -12,7 +12,7 @@ import (
 	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/modules/pickerupdater"
 	"github.com/eats/eats-orders-tracking/modules/trackingpresenter"
-	"github.com/eats/eats-orders-tracking/modules/webapp"
+	"github.com/eats/eats-orders-tracking/modules/widget"
 	"github.com/eats/eats-orders-tracking/platform/experiments"
 )
 
@@ -21,9 +21,14 @@ var Module = fx.Options(
 	pickeringest.Module,
 	orderingest.Module,
 	trackingpresenter.Module,
-	webapp.Module,
+	widget.Module,
 	pickerupdater.Module,
 	cleanup.Module,
+	// tracking-presenter looks picker phones up through picker-ingest's cache.
+	fx.Provide(fx.Annotate(
+		func(l *pickeringest.PhoneLookup) *pickeringest.PhoneLookup { return l },
+		fx.As(new(trackingpresenter.Phones)),
+	)),
 )
 
 // ExperimentDefinitions are the experiments the modules register with the

@@ -1,7 +1,7 @@
 // Package web holds the customer's tracking widget: a small TypeScript app
 // (src/, built by Vite into dist/) whose API types are generated from
 // openapi/openapi.yaml. The build output is committed and embedded here, so
-// the service builds and runs without Node; modules/webapp serves it at
+// the service builds and runs without Node; modules/widget serves it at
 // /app/. See web/README.md for the toolchain.
 package web
 

@@ -7,40 +7,42 @@ import (
 )
 
 // The response of GET /eats/v1/eats-orders-tracking/v1/tracking (DESIGN
-// §4.1). The Go type names are the schema names in the OpenAPI document,
-// which the app's client is generated from: rename with care.
+// §4.1). The Go type names, first letter upper-cased, are the schema names
+// in the OpenAPI document, which the app's client is generated from: rename
+// with care. Unexported: no other package uses them (tests through
+// export_test.go).
 
-// TrackingResponse is the endpoint's body.
-type TrackingResponse struct {
-	Meta    TrackingMeta    `json:"meta"`
-	Payload TrackingPayload `json:"payload"`
+// trackingResponse is the endpoint's body.
+type trackingResponse struct {
+	Meta    trackingMeta    `json:"meta"`
+	Payload trackingPayload `json:"payload"`
 }
 
-// TrackingMeta tells the app when to ask again.
-type TrackingMeta struct {
+// trackingMeta tells the app when to ask again.
+type trackingMeta struct {
 	CheckAfter int `json:"checkAfter" doc:"seconds until the app should poll again" example:"15"`
 	Count      int `json:"count" doc:"number of tracked orders" example:"1"`
 }
 
-// TrackingPayload lists the eater's tracked orders.
-type TrackingPayload struct {
-	TrackedOrders []TrackedOrder `json:"trackedOrders" nullable:"false" doc:"orders not finished, plus those finished less than 15 minutes ago; by createdAt, then orderNr"`
+// trackingPayload lists the eater's tracked orders.
+type trackingPayload struct {
+	TrackedOrders []trackedOrder `json:"trackedOrders" nullable:"false" doc:"orders not finished, plus those finished less than 15 minutes ago; by createdAt, then orderNr"`
 }
 
-// TrackedOrder is one order's card.
-type TrackedOrder struct {
-	Order       TrackedOrderInfo     `json:"order"`
+// trackedOrder is one order's card.
+type trackedOrder struct {
+	Order       trackedOrderInfo     `json:"order"`
 	Status      string               `json:"status" enum:"created,call_center_confirmed,place_confirmed,taken,arrived_to_customer,delivered,cancelled,picker_contact_us,picker_call,picker_paying" doc:"the order's status, or the picker state of a retail order"`
 	Title       string               `json:"title"`
 	Description string               `json:"description"`
-	Actions     []TrackedOrderAction `json:"actions" nullable:"false" doc:"buttons, possibly none"`
-	Banners     *TrackedOrderBanners `json:"banners,omitempty" doc:"absent when no banner applies"`
-	Place       TrackedOrderPlace    `json:"place"`
+	Actions     []trackedOrderAction `json:"actions" nullable:"false" doc:"buttons, possibly none"`
+	Banners     *trackedOrderBanners `json:"banners,omitempty" doc:"absent when no banner applies"`
+	Place       trackedOrderPlace    `json:"place"`
 	CheckAfter  int                  `json:"checkAfter" doc:"seconds until the app should poll again" example:"15"`
 }
 
-// TrackedOrderInfo is the order itself.
-type TrackedOrderInfo struct {
+// trackedOrderInfo is the order itself.
+type trackedOrderInfo struct {
 	OrderNr   string     `json:"orderNr" example:"230101-100001"`
 	FlowType  string     `json:"flowType" enum:"native,retail,shop,marketplace,pickup" doc:"retail: picked by our pickers; shop: by the store's staff"`
 	Status    string     `json:"status" enum:"created,call_center_confirmed,place_confirmed,taken,arrived_to_customer,delivered,cancelled"`
@@ -48,49 +50,49 @@ type TrackedOrderInfo struct {
 	ETA       *time.Time `json:"eta,omitempty" doc:"promised delivery time, RFC 3339 UTC; absent when unknown"`
 }
 
-// TrackedOrderAction is a button.
-type TrackedOrderAction struct {
-	Type    TrackedOrderActionType    `json:"type"`
+// trackedOrderAction is a button.
+type trackedOrderAction struct {
+	Type    trackedOrderActionType    `json:"type"`
 	Title   string                    `json:"title"`
-	Payload TrackedOrderActionPayload `json:"payload"`
+	Payload trackedOrderActionPayload `json:"payload"`
 }
 
-// TrackedOrderActionPayload is what a button acts on: a call has
+// trackedOrderActionPayload is what a button acts on: a call has
 // contact_type and phone; contact_us has neither.
-type TrackedOrderActionPayload struct {
-	ContactType TrackedOrderButtonContactType `json:"contact_type,omitempty"`
+type trackedOrderActionPayload struct {
+	ContactType trackedOrderButtonContactType `json:"contact_type,omitempty"`
 	Phone       string                        `json:"phone,omitempty" doc:"the number to dial; an extension follows a comma" example:"+79991234567,123"`
 }
 
-// TrackedOrderActionType is what a button does.
-type TrackedOrderActionType string
+// trackedOrderActionType is what a button does.
+type trackedOrderActionType string
 
 // The action types.
 const (
-	ActionCall      TrackedOrderActionType = "call"
-	ActionContactUs TrackedOrderActionType = "contact_us"
+	actionCall      trackedOrderActionType = "call"
+	actionContactUs trackedOrderActionType = "contact_us"
 )
 
 // Schema declares the enum as a named component.
-func (TrackedOrderActionType) Schema(r huma.Registry) *huma.Schema {
+func (trackedOrderActionType) Schema(r huma.Registry) *huma.Schema {
 	return namedEnum(r, "TrackedOrderActionType", "What a button does: call a phone, or open contact with support.",
-		string(ActionCall), string(ActionContactUs))
+		string(actionCall), string(actionContactUs))
 }
 
-// TrackedOrderButtonContactType is whom a call button calls.
-type TrackedOrderButtonContactType string
+// trackedOrderButtonContactType is whom a call button calls.
+type trackedOrderButtonContactType string
 
 // The contact types.
 const (
-	ContactCourier TrackedOrderButtonContactType = "courier"
-	ContactPlace   TrackedOrderButtonContactType = "place"
-	ContactPicker  TrackedOrderButtonContactType = "picker"
+	contactCourier trackedOrderButtonContactType = "courier"
+	contactPlace   trackedOrderButtonContactType = "place"
+	contactPicker  trackedOrderButtonContactType = "picker"
 )
 
 // Schema declares the enum as a named component.
-func (TrackedOrderButtonContactType) Schema(r huma.Registry) *huma.Schema {
+func (trackedOrderButtonContactType) Schema(r huma.Registry) *huma.Schema {
 	return namedEnum(r, "TrackedOrderButtonContactType", "Whom a call button calls.",
-		string(ContactCourier), string(ContactPlace), string(ContactPicker))
+		string(contactCourier), string(contactPlace), string(contactPicker))
 }
 
 // namedEnum registers a string enum under name in the registry's components
@@ -108,22 +110,22 @@ func namedEnum(r huma.Registry, name, doc string, values ...string) *huma.Schema
 	return &huma.Schema{Ref: "#/components/schemas/" + name}
 }
 
-// TrackedOrderBanners are the banners of an order.
-type TrackedOrderBanners struct {
+// trackedOrderBanners are the banners of an order.
+type trackedOrderBanners struct {
 	Design  string               `json:"design" enum:"wide_and_short"`
-	Banners []TrackedOrderBanner `json:"banners" nullable:"false"`
+	Banners []trackedOrderBanner `json:"banners" nullable:"false"`
 }
 
-// TrackedOrderBanner is one banner.
-type TrackedOrderBanner struct {
+// trackedOrderBanner is one banner.
+type trackedOrderBanner struct {
 	ID      string `json:"id" example:"retail_forgot_item"`
 	Kind    string `json:"kind" enum:"info"`
 	Text    string `json:"text"`
 	AppLink string `json:"appLink" doc:"where a tap leads; empty when the banner is not clickable"`
 }
 
-// TrackedOrderPlace is where the order is prepared.
-type TrackedOrderPlace struct {
+// trackedOrderPlace is where the order is prepared.
+type trackedOrderPlace struct {
 	ID   string `json:"id" example:"40"`
 	Name string `json:"name"`
 }

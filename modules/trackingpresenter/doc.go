@@ -9,16 +9,15 @@
 //
 // The eater comes from the gateway's identity headers (identity.go); the
 // answer is built from orders, picker_orders and the current picker's
-// phone, looked up through picker-ingest's Redis-backed PhoneLookup.
+// phone (store.go), looked up through Phones: picker-ingest's Redis-backed
+// PhoneLookup, bound in modules/modules.go.
 //
-// Polls far outnumber changes, so each replica answers from memory
-// (cache.go): it loads every listed order of every eater at start and then
-// applies the change feed (feed.go), a LISTEN on notifications that
-// triggers of migration 00003 send for every committed change of the three
-// tables. A heartbeat through the same channel proves how far behind the
-// feed can be; answers are served from memory only while that is under
-// 900 ms, so an answer never lags a commit by more than a second, and the
-// database answers whenever the feed is down or behind. An entry holding a
-// phone never outlives the phone, and the renderer checks the expiry again,
-// so an expired phone is never shown.
+// Polls far outnumber changes, so each replica answers from memory: the
+// change-feed cache in internal/statecache holds every listed order of
+// every eater, kept exact by the notifications the triggers of migration
+// 00003 send, and serves only while it can prove it lags commits by less
+// than a second; otherwise, or on a miss, the handler reads PostgreSQL
+// and fills it. An entry holding a phone never outlives the phone, and
+// the renderer checks the expiry again, so an expired phone is never
+// shown.
 package trackingpresenter

@@ -9,20 +9,12 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/jmoiron/sqlx"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/eats/eats-orders-tracking/platform/metrics"
+	"github.com/eats/eats-orders-tracking/modules/trackingpresenter/internal/statecache"
 )
 
-// Path is the app's tracking endpoint.
-const Path = "/eats/v1/eats-orders-tracking/v1/tracking"
-
-// maxLag is how far an answer may lag the last committed change (the
-// issue's bound: one second), with room for the heartbeat's own trip. It
-// also bounds an entry holding a phone filled right after a change (see
-// stateCache.raceWindow).
-const maxLag = 900 * time.Millisecond
+// trackingPath is the app's tracking endpoint.
+const trackingPath = "/eats/v1/eats-orders-tracking/v1/tracking"
 
 type trackingInput struct {
 	EatsUser   string `header:"X-Eats-User" doc:"Set by the API gateway: comma-separated k=v pairs; the eater is user_id (or partner_user_id). Wins over X-YaTaxi-User." example:"user_id=12345, personal_phone_id=abc"`
@@ -32,15 +24,13 @@ type trackingInput struct {
 
 type trackingOutput struct {
 	CacheControl string `header:"Cache-Control" doc:"always no-store"`
-	Body         TrackingResponse
+	Body         trackingResponse
 }
 
 // presenter answers the tracking endpoint.
 type presenter struct {
-	db      *sqlx.DB
-	orders  *ordersStmt
-	phones  phoneLookup
-	cache   *stateCache // nil: off
+	store   *store
+	cache   *statecache.Cache[orderState] // nil: off
 	render  renderer
 	log     *slog.Logger
 	metrics *presenterMetrics
@@ -51,7 +41,7 @@ func (p *presenter) register(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "getTracking",
 		Method:      http.MethodGet,
-		Path:        Path,
+		Path:        trackingPath,
 		Summary:     "The eater's tracked orders",
 		Description: "What the app shows for each of the eater's active orders (and those finished less than 15 minutes ago): " +
 			"title, description, buttons and banners. The eater comes from the gateway's identity headers; without one the list is empty. " +
@@ -69,7 +59,7 @@ func (p *presenter) register(api huma.API) {
 func (p *presenter) get(ctx context.Context, in *trackingInput) (*trackingOutput, error) {
 	out := &trackingOutput{CacheControl: "no-store"}
 	out.Body.Meta.CheckAfter = checkAfterSeconds
-	out.Body.Payload.TrackedOrders = []TrackedOrder{}
+	out.Body.Payload.TrackedOrders = []trackedOrder{}
 	eater, err := eaterID(in.EatsUser, in.YaTaxiUser)
 	var idErr *identityError
 	if errors.As(err, &idErr) {
@@ -98,93 +88,21 @@ func (p *presenter) get(ctx context.Context, in *trackingInput) (*trackingOutput
 // orders that may show P2), which then fills the cache.
 func (p *presenter) states(ctx context.Context, eater string, now time.Time) ([]orderState, error) {
 	if p.cache == nil {
-		p.metrics.cache.WithLabelValues(string(cacheOff)).Inc()
-		return p.load(ctx, eater, now)
+		p.metrics.cache.WithLabelValues(cacheOff).Inc()
+		return p.store.load(ctx, eater, now)
 	}
-	states, res := p.cache.get(eater, now)
+	states, res := p.cache.Get(eater, now)
 	p.metrics.cache.WithLabelValues(string(res)).Inc()
-	if res == cacheHit {
+	if res == statecache.Hit {
 		return states, nil
 	}
-	tok := p.cache.begin()
-	states, err := p.load(ctx, eater, now)
+	tok := p.cache.Begin()
+	states, err := p.store.load(ctx, eater, now)
 	if err != nil {
 		return nil, err
 	}
-	p.cache.put(eater, tok, states, now, p.expiry(states))
+	p.cache.Put(eater, tok, states, now)
 	return states, nil
-}
-
-func (p *presenter) load(ctx context.Context, eater string, now time.Time) ([]orderState, error) {
-	states, err := p.orders.selectOrders(ctx, eater, now.Add(-finishedVisible))
-	if err != nil {
-		return nil, err
-	}
-	if err := attachPhones(ctx, p.phones, p.db, states, now); err != nil {
-		return nil, err
-	}
-	return states, nil
-}
-
-// expiry is when states stop being right with no change at all: when a
-// shown phone expires. Zero: only a change can make them wrong. (A
-// finished order leaving the list after 15 minutes needs no expiry: render
-// drops it.)
-func (p *presenter) expiry(states []orderState) time.Time {
-	var until time.Time
-	for i := range states {
-		if ph := states[i].phone(); ph != nil {
-			until = earliest(until, ph.ExpiresAt)
-		}
-	}
-	return until
-}
-
-// earliest returns the earlier of a and b, a zero a meaning "none yet".
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || b.Before(a) {
-		return b
-	}
-	return a
-}
-
-type presenterMetrics struct {
-	cache *prometheus.CounterVec
-}
-
-func newPresenterMetrics(reg prometheus.Registerer, c *stateCache) (*presenterMetrics, error) {
-	m := &presenterMetrics{cache: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: metrics.Namespace, Subsystem: "tracking", Name: "state_cache_total",
-		Help: "Tracking requests by where the state came from: hit (memory), miss (no valid entry), behind (change feed not proven fresh: database), off (cache disabled).",
-	}, []string{"result"})}
-	for _, r := range []cacheResult{cacheHit, cacheMiss, cacheBehind, cacheOff} {
-		m.cache.WithLabelValues(string(r))
-	}
-	collectors := []prometheus.Collector{m.cache}
-	if c != nil {
-		collectors = append(collectors,
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Namespace: metrics.Namespace, Subsystem: "tracking", Name: "change_feed_lag_seconds",
-				Help: "How far behind committed changes the tracking cache may be; -1 while unproven (the cache is then bypassed).",
-			}, func() float64 {
-				l := c.lag(time.Now())
-				if l < 0 {
-					return -1
-				}
-				return l.Seconds()
-			}),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Namespace: metrics.Namespace, Subsystem: "tracking", Name: "state_cache_entries",
-				Help: "Eaters whose tracking state this replica holds in memory.",
-			}, func() float64 { return float64(c.size()) }),
-		)
-	}
-	for _, col := range collectors {
-		if err := reg.Register(col); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
 }
 
 // exampleResponse is the OpenAPI example: a retail order in P2.

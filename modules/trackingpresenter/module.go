@@ -4,46 +4,55 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
-	"github.com/eats/eats-orders-tracking/modules/pickeringest"
+	"github.com/eats/eats-orders-tracking/modules/trackingpresenter/internal/statecache"
 	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/experiments"
 	"github.com/eats/eats-orders-tracking/platform/httpapi"
 	"github.com/eats/eats-orders-tracking/platform/logging"
 )
 
-// pingEvery is the change feed's heartbeat interval: the cache is fresh
-// enough to serve while the last heartbeat is younger than maxLag.
-const pingEvery = 200 * time.Millisecond
-
-// Module is tracking-presenter: the app's tracking endpoint and the
-// experiments it reads.
+// Module is tracking-presenter: the app's tracking endpoint, its state
+// cache and the experiments it reads. It needs a Phones (bound in
+// modules/modules.go).
 var Module = fx.Module("tracking-presenter",
 	fx.Decorate(func(l *slog.Logger) *slog.Logger { return logging.ForModule(l, "tracking-presenter") }),
 	experiments.AsDefinition(CallPicker.Definition()),
 	experiments.AsDefinition(ContactUs.Definition()),
-	fx.Provide(fx.Private, parseConfig, newCache, newPresenterMetrics, newPresenter),
+	fx.Provide(fx.Private, parseConfig, newMetrics, newStore, newCache, newPresenter),
 	fx.Invoke(runCache),
 	httpapi.AsOperations(func(p *presenter) httpapi.Operations { return p.register }),
 )
 
+type cacheParams struct {
+	fx.In
+
+	Platform config.Platform
+	Config   Config
+	Store    *store
+	Registry prometheus.Registerer
+	Logger   *slog.Logger
+}
+
 // newCache returns the state cache, or nil when TRACKING_CACHE_ENTRIES=0.
-func newCache(cfg Config) *stateCache {
-	if cfg.CacheEntries == 0 {
-		return nil
+func newCache(p cacheParams) (*statecache.Cache[orderState], error) {
+	if p.Config.CacheEntries == 0 {
+		return nil, nil
 	}
-	return newStateCache(cfg.CacheEntries, maxLag, cfg.CacheMaxAge)
+	return statecache.New(statecache.Options[orderState]{
+		Entries: p.Config.CacheEntries, MaxAge: p.Config.CacheMaxAge, DSN: p.Platform.DatabaseURL,
+		Load: p.Store.loadAll, Registerer: p.Registry, Logger: p.Logger,
+	})
 }
 
 type presenterParams struct {
 	fx.In
 
-	DB          *sqlx.DB
-	Phones      *pickeringest.PhoneLookup
+	Store       *store
 	Experiments *experiments.Store
-	Cache       *stateCache
+	Cache       *statecache.Cache[orderState]
 	Metrics     *presenterMetrics
 	Logger      *slog.Logger
 }
@@ -54,7 +63,7 @@ func newPresenter(p presenterParams) (*presenter, error) {
 		return nil, err
 	}
 	return &presenter{
-		db: p.DB, orders: &ordersStmt{db: p.DB}, phones: p.Phones, cache: p.Cache,
+		store: p.Store, cache: p.Cache,
 		render:  renderer{texts: texts, experiments: p.Experiments},
 		log:     p.Logger,
 		metrics: p.Metrics,
@@ -62,27 +71,12 @@ func newPresenter(p presenterParams) (*presenter, error) {
 	}, nil
 }
 
-type cacheParams struct {
-	fx.In
-
-	Lifecycle fx.Lifecycle
-	Platform  config.Platform
-	Config    Config
-	Cache     *stateCache
-	Presenter *presenter
-	Logger    *slog.Logger
-}
-
 // runCache keeps the cache's change feed and loader running from start to
-// stop. The loader stops first: it uses the feed's cache.
-func runCache(p cacheParams) {
-	if p.Cache == nil {
-		p.Logger.Info("tracking cache off (TRACKING_CACHE_ENTRIES=0): every poll reads PostgreSQL")
+// stop.
+func runCache(lc fx.Lifecycle, c *statecache.Cache[orderState], logger *slog.Logger) {
+	if c == nil {
+		logger.Info("tracking cache off (TRACKING_CACHE_ENTRIES=0): every poll reads PostgreSQL")
 		return
 	}
-	f := newChangeFeed(p.Platform.DatabaseURL, p.Cache, p.Logger, pingEvery)
-	l := newLoader(p.Presenter, p.Logger, p.Config.CacheMaxAge)
-	f.listening = l.request
-	p.Lifecycle.Append(fx.Hook{OnStart: f.Start, OnStop: f.Stop})
-	p.Lifecycle.Append(fx.Hook{OnStart: l.Start, OnStop: l.Stop})
+	lc.Append(fx.Hook{OnStart: c.Start, OnStop: c.Stop})
 }

@@ -1,9 +1,11 @@
 package trackingpresenter
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,6 +13,89 @@ import (
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
 )
+
+// store reads order states from PostgreSQL and the phone cache: one
+// eater's (a poll the cache cannot answer) or every eater's (the cache's
+// complete load).
+type store struct {
+	db     *sqlx.DB
+	orders *ordersStmt
+	phones Phones
+	now    func() time.Time
+}
+
+func newStore(db *sqlx.DB, phones Phones) *store {
+	return &store{db: db, orders: &ordersStmt{db: db}, phones: phones, now: time.Now}
+}
+
+// load reads the eater's listed states at now: one query, plus the phone
+// lookup of orders that may show P2.
+func (s *store) load(ctx context.Context, eater string, now time.Time) ([]orderState, error) {
+	states, err := s.orders.selectOrders(ctx, eater, now.Add(-finishedVisible))
+	if err != nil {
+		return nil, err
+	}
+	if err := attachPhones(ctx, s.phones, s.db, states, now); err != nil {
+		return nil, err
+	}
+	return states, nil
+}
+
+// phoneBatch bounds the keys of one phone lookup during a complete load.
+const phoneBatch = 1000
+
+// loadAll reads the listed states of every eater that has any (the state
+// cache's Loader), each eater's in load's order, and when it started
+// reading phones.
+func (s *store) loadAll(ctx context.Context) (map[string][]orderState, time.Time, error) {
+	now := s.now()
+	rows, err := s.db.QueryContext(ctx, allListedQuery, now.Add(-finishedVisible))
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("select listed orders: %w", err)
+	}
+	var (
+		all    []orderState
+		owners []string
+	)
+	for rows.Next() {
+		var eater string
+		o, err := scanOrder(rows, &eater)
+		if err != nil {
+			rows.Close()
+			return nil, time.Time{}, err
+		}
+		all, owners = append(all, o), append(owners, eater)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, time.Time{}, fmt.Errorf("read listed orders: %w", err)
+	}
+	phonesAt := s.now()
+	for start := 0; start < len(all); {
+		// Batches of about phoneBatch orders that may want a phone.
+		end, want := start, 0
+		for end < len(all) && want < phoneBatch {
+			if all[end].wantsPhone() {
+				want++
+			}
+			end++
+		}
+		if err := attachPhones(ctx, s.phones, s.db, all[start:end], now); err != nil {
+			return nil, time.Time{}, err
+		}
+		start = end
+	}
+	byEater := make(map[string][]orderState)
+	for i := range all {
+		byEater[owners[i]] = append(byEater[owners[i]], all[i])
+	}
+	for _, states := range byEater {
+		slices.SortFunc(states, func(a, b orderState) int {
+			return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.OrderNr, b.OrderNr))
+		})
+	}
+	return byEater, phonesAt, nil
+}
 
 // orderColumns and orderSource read what orderState holds: the orders row
 // and, for retail orders, the picker order. scanOrder maps them.
@@ -125,14 +210,15 @@ func (s *ordersStmt) selectOrders(ctx context.Context, eater string, finishedAft
 	return out, nil
 }
 
-// phoneLookup is what the presenter needs of picker-ingest's phone cache.
-type phoneLookup interface {
+// Phones is what the presenter needs of the picker phone cache:
+// picker-ingest's PhoneLookup, bound in modules/modules.go.
+type Phones interface {
 	LookupMany(ctx context.Context, db sqlx.QueryerContext, keys []tracking.PhoneKey, now time.Time) (map[tracking.PhoneKey]tracking.Phone, error)
 }
 
 // attachPhones looks up, in one batch, the current picker's valid phone of
 // every order that may show P2.
-func attachPhones(ctx context.Context, phones phoneLookup, db sqlx.QueryerContext, states []orderState, now time.Time) error {
+func attachPhones(ctx context.Context, phones Phones, db sqlx.QueryerContext, states []orderState, now time.Time) error {
 	var keys []tracking.PhoneKey
 	for i := range states {
 		if states[i].wantsPhone() {

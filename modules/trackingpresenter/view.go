@@ -76,12 +76,18 @@ func (o *orderState) wantsPhone() bool {
 	return o.pickerView() && !o.Picker.PickedUpAt && o.Picker.PickingAt && o.Picker.PickerID != ""
 }
 
-// phone is the looked-up phone, or nil.
-func (o *orderState) phone() *tracking.Phone {
-	if o.Picker == nil {
-		return nil
+// OrderKey and PhoneExpiry make orderState a statecache.State: the cache
+// drops the state on a change of its order, and an entry holding a phone
+// lives no longer than the phone.
+func (o orderState) OrderKey() string { return o.OrderNr }
+
+// PhoneExpiry reports whether the state holds a looked-up phone, and when
+// it expires.
+func (o orderState) PhoneExpiry() (time.Time, bool) {
+	if o.Picker == nil || o.Picker.Phone == nil {
+		return time.Time{}, false
 	}
-	return o.Picker.Phone
+	return o.Picker.Phone.ExpiresAt, true
 }
 
 // renderer turns states into the answer.
@@ -92,8 +98,8 @@ type renderer struct {
 
 // render builds the tracked orders of eater at now, in the given order
 // (the store sorts by createdAt, then orderNr).
-func (r *renderer) render(eater string, states []orderState, lang language, now time.Time) []TrackedOrder {
-	out := make([]TrackedOrder, 0, len(states))
+func (r *renderer) render(eater string, states []orderState, lang language, now time.Time) []trackedOrder {
+	out := make([]trackedOrder, 0, len(states))
 	for i := range states {
 		o := &states[i]
 		if !o.visible(now) {
@@ -104,13 +110,13 @@ func (r *renderer) render(eater string, states []orderState, lang language, now 
 	return out
 }
 
-func (r *renderer) order(eater string, o *orderState, lang language, now time.Time) TrackedOrder {
-	t := TrackedOrder{
-		Order: TrackedOrderInfo{
+func (r *renderer) order(eater string, o *orderState, lang language, now time.Time) trackedOrder {
+	t := trackedOrder{
+		Order: trackedOrderInfo{
 			OrderNr: o.OrderNr, FlowType: string(o.FlowType), Status: string(o.Status),
 			CreatedAt: o.CreatedAt.UTC(),
 		},
-		Place:      TrackedOrderPlace{ID: o.PlaceID, Name: o.PlaceName},
+		Place:      trackedOrderPlace{ID: o.PlaceID, Name: o.PlaceName},
 		CheckAfter: checkAfterSeconds,
 	}
 	if !o.ETA.IsZero() {
@@ -126,12 +132,12 @@ func (r *renderer) order(eater string, o *orderState, lang language, now time.Ti
 
 // pickerCard fills P3, P2 or P1, first match wins; false means the base
 // view (both experiments off for this order).
-func (r *renderer) pickerCard(t *TrackedOrder, eater string, o *orderState, lang language, now time.Time) bool {
+func (r *renderer) pickerCard(t *trackedOrder, eater string, o *orderState, lang language, now time.Time) bool {
 	p := o.Picker
 	if p.PickedUpAt { // P3
 		t.Status = statusPickerPaying
 		t.Title, t.Description = r.texts.text(lang, msgPayingTitle), r.texts.text(lang, msgPayingDescription)
-		t.Actions = []TrackedOrderAction{}
+		t.Actions = []trackedOrderAction{}
 		return true
 	}
 	kw := experiments.Kwargs{}.
@@ -144,9 +150,9 @@ func (r *renderer) pickerCard(t *TrackedOrder, eater string, o *orderState, lang
 	if p.PickingAt && phoneValid && enabled(CallPicker, r.experiments, kw) { // P2
 		t.Status = statusPickerCall
 		t.Title, t.Description = r.texts.text(lang, msgCallPickerTitle), r.texts.text(lang, msgCallPickerDescription)
-		t.Actions = []TrackedOrderAction{{
-			Type: ActionCall, Title: r.texts.text(lang, msgCallPickerAction),
-			Payload: TrackedOrderActionPayload{ContactType: ContactPicker, Phone: tracking.DisplayPhone(p.Phone.Number)},
+		t.Actions = []trackedOrderAction{{
+			Type: actionCall, Title: r.texts.text(lang, msgCallPickerAction),
+			Payload: trackedOrderActionPayload{ContactType: contactPicker, Phone: tracking.DisplayPhone(p.Phone.Number)},
 		}}
 		t.Banners = r.forgotItemBanner(lang)
 		return true
@@ -154,7 +160,7 @@ func (r *renderer) pickerCard(t *TrackedOrder, eater string, o *orderState, lang
 	if enabled(ContactUs, r.experiments, kw) { // P1
 		t.Status = statusPickerContactUs
 		t.Title, t.Description = r.texts.text(lang, msgContactUsTitle), r.texts.text(lang, msgContactUsDescription)
-		t.Actions = []TrackedOrderAction{{Type: ActionContactUs, Title: r.texts.text(lang, msgContactUsAction)}}
+		t.Actions = []trackedOrderAction{{Type: actionContactUs, Title: r.texts.text(lang, msgContactUsAction)}}
 		t.Banners = r.forgotItemBanner(lang)
 		return true
 	}
@@ -167,8 +173,8 @@ func enabled(key experiments.Key[Flag], store *experiments.Store, kw experiments
 	return ok && f.Enabled
 }
 
-func (r *renderer) forgotItemBanner(lang language) *TrackedOrderBanners {
-	return &TrackedOrderBanners{Design: bannerDesign, Banners: []TrackedOrderBanner{{
+func (r *renderer) forgotItemBanner(lang language) *trackedOrderBanners {
+	return &trackedOrderBanners{Design: bannerDesign, Banners: []trackedOrderBanner{{
 		ID: bannerForgotID, Kind: bannerKindInfo, Text: r.texts.text(lang, msgForgotItemBanner), AppLink: "",
 	}}}
 }
@@ -176,7 +182,7 @@ func (r *renderer) forgotItemBanner(lang language) *TrackedOrderBanners {
 // baseCard fills the base view: texts by order status and flow type, a call
 // to the place while it prepares the order, a call to the courier while
 // the courier is on the way.
-func (r *renderer) baseCard(t *TrackedOrder, o *orderState, lang language) {
+func (r *renderer) baseCard(t *trackedOrder, o *orderState, lang language) {
 	store := o.FlowType.IsStore()
 	pick := func(restaurant, shop msgKey) msgKey {
 		if store {
@@ -201,20 +207,20 @@ func (r *renderer) baseCard(t *TrackedOrder, o *orderState, lang language) {
 	}
 	t.Status = string(o.Status)
 	t.Title, t.Description = r.texts.text(lang, title), r.texts.text(lang, desc)
-	t.Actions = []TrackedOrderAction{}
+	t.Actions = []trackedOrderAction{}
 	switch o.Status {
 	case tracking.OrderCreated, tracking.OrderCallCenterConfirmed, tracking.OrderPlaceConfirmed:
 		if o.PlacePhone != "" {
-			t.Actions = append(t.Actions, TrackedOrderAction{
-				Type: ActionCall, Title: r.texts.text(lang, pick(msgCallPlaceRestaurant, msgCallPlaceStore)),
-				Payload: TrackedOrderActionPayload{ContactType: ContactPlace, Phone: tracking.DisplayPhone(o.PlacePhone)},
+			t.Actions = append(t.Actions, trackedOrderAction{
+				Type: actionCall, Title: r.texts.text(lang, pick(msgCallPlaceRestaurant, msgCallPlaceStore)),
+				Payload: trackedOrderActionPayload{ContactType: contactPlace, Phone: tracking.DisplayPhone(o.PlacePhone)},
 			})
 		}
 	case tracking.OrderTaken, tracking.OrderArrivedToCustomer:
 		if o.CourierPhone != "" {
-			t.Actions = append(t.Actions, TrackedOrderAction{
-				Type: ActionCall, Title: r.texts.text(lang, msgCallCourier),
-				Payload: TrackedOrderActionPayload{ContactType: ContactCourier, Phone: tracking.DisplayPhone(o.CourierPhone)},
+			t.Actions = append(t.Actions, trackedOrderAction{
+				Type: actionCall, Title: r.texts.text(lang, msgCallCourier),
+				Payload: trackedOrderActionPayload{ContactType: contactCourier, Phone: tracking.DisplayPhone(o.CourierPhone)},
 			})
 		}
 	}

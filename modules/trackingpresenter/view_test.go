@@ -194,8 +194,8 @@ func TestRenderBaseView(t *testing.T) {
 			require.Empty(t, got.Actions, name)
 			continue
 		}
-		require.Equal(t, []TrackedOrderAction{{Type: ActionCall, Title: tc.want.action,
-			Payload: TrackedOrderActionPayload{ContactType: TrackedOrderButtonContactType(tc.want.contact), Phone: tc.want.phone}}}, got.Actions, name)
+		require.Equal(t, []trackedOrderAction{{Type: actionCall, Title: tc.want.action,
+			Payload: trackedOrderActionPayload{ContactType: trackedOrderButtonContactType(tc.want.contact), Phone: tc.want.phone}}}, got.Actions, name)
 	}
 
 	// No phone, no button.

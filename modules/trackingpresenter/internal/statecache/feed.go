@@ -1,4 +1,4 @@
-package trackingpresenter
+package statecache
 
 import (
 	"context"
@@ -15,8 +15,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// changeChannel is the NOTIFY channel the triggers of migration 00003 send
-// every change of orders, picker_orders and picker_phones to.
+// changeChannel is the NOTIFY channel the triggers of migration 00003
+// (00003_orders_and_change_feed.sql) send every change of orders,
+// picker_orders and picker_phones to.
 const changeChannel = "eot_tracking_changes"
 
 // pingPrefix marks the feed's heartbeats on the channel: "p:<instance>:<seq>".
@@ -32,7 +33,7 @@ const pingPrefix = "p:"
 // backoff; meanwhile requests read the database.
 type changeFeed struct {
 	dsn      string
-	cache    *stateCache
+	cache    feedSink
 	log      *slog.Logger
 	every    time.Duration
 	instance string
@@ -44,7 +45,14 @@ type changeFeed struct {
 	done chan struct{}
 }
 
-func newChangeFeed(dsn string, c *stateCache, logger *slog.Logger, every time.Duration) *changeFeed {
+// feedSink is what the feed does to the cache (stateCache).
+type feedSink interface {
+	invalidate(key string)
+	advance(t time.Time)
+	reset()
+}
+
+func newChangeFeed(dsn string, c feedSink, logger *slog.Logger, every time.Duration) *changeFeed {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return &changeFeed{dsn: dsn, cache: c, log: logger, every: every, instance: hex.EncodeToString(b)}

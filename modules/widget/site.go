@@ -1,4 +1,4 @@
-package webapp
+package widget
 
 import (
 	"bytes"
@@ -50,10 +50,10 @@ func newSite(fsys fs.FS) (*site, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("web-app: read the embedded widget: %w", err)
+		return nil, fmt.Errorf("widget: read the embedded widget: %w", err)
 	}
 	if _, ok := s.files["index.html"]; !ok {
-		return nil, fmt.Errorf("web-app: the embedded widget has no index.html (build it: npm --prefix web run build)")
+		return nil, fmt.Errorf("widget: the embedded widget has no index.html (build it: npm --prefix web run build)")
 	}
 	return s, nil
 }
@@ -66,7 +66,7 @@ func contentType(name string, body []byte) string {
 }
 
 func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(r.URL.Path, Prefix)
+	name := strings.TrimPrefix(r.URL.Path, prefix)
 	if name == "" {
 		name = "index.html"
 	}
@@ -94,7 +94,7 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type redirect struct{}
 
 func (redirect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	target := Prefix
+	target := prefix
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}

@@ -1,4 +1,4 @@
-package trackingpresenter
+package statecache
 
 import (
 	"strings"
@@ -27,20 +27,20 @@ import (
 // Fills race with changes committed while they read: a fill takes a token
 // before reading, and put (or install) refuses or marks dirty whatever an
 // invalidation that arrived since may concern.
-type stateCache struct {
+type stateCache[S State] struct {
 	maxEntries int
 	maxLag     time.Duration
 	maxAge     time.Duration // life of a lazy entry
 
 	mu       sync.RWMutex
-	entries  map[string]*cacheEntry // by eater_id
-	byOrder  map[string]string      // order_nr → eater_id of the entry holding it
-	complete bool                   // every eater not in entries nor dirty has no listed order
-	dirty    map[string]struct{}    // complete mode: eaters changed since their state was known
-	seq      uint64                 // invalidations applied so far
-	epoch    uint64                 // bumped whenever the feed is (re)established or lost
-	horizon  time.Time              // every change committed before it has been applied; zero: none proven
-	recent   []invalidation         // the last invalidations, the newest last (seq = c.seq)
+	entries  map[string]*cacheEntry[S] // by eater_id
+	byOrder  map[string]string         // order_nr → eater_id of the entry holding it
+	complete bool                      // every eater not in entries nor dirty has no listed order
+	dirty    map[string]struct{}       // complete mode: eaters changed since their state was known
+	seq      uint64                    // invalidations applied so far
+	epoch    uint64                    // bumped whenever the feed is (re)established or lost
+	horizon  time.Time                 // every change committed before it has been applied; zero: none proven
+	recent   []invalidation            // the last invalidations, the newest last (seq = c.seq)
 	// recentFrom: every invalidation since is in recent (the feed's start,
 	// or the oldest kept after trimming).
 	recentFrom time.Time
@@ -60,13 +60,14 @@ type invalidation struct {
 	at  time.Time
 }
 
-type cacheEntry struct {
-	states  []orderState // shared by readers: never modified
+type cacheEntry[S State] struct {
+	states  []S // shared by readers: never modified
 	expires time.Time
 }
 
-// fillToken is the cache's position when a fill started reading.
-type fillToken struct{ seq, epoch uint64 }
+// Token is the cache's position when a fill started reading (Begin): Put
+// refuses what a change since may concern.
+type Token struct{ seq, epoch uint64 }
 
 // recentMax bounds the invalidations a fill can be checked against; a
 // fill that sees more arrive while it reads is simply not cached.
@@ -75,58 +76,58 @@ const recentMax = 4096
 // forever is the expiry of entries that only a change can make stale.
 var forever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func newStateCache(maxEntries int, maxLag, maxAge time.Duration) *stateCache {
-	return &stateCache{
+func newStateCache[S State](maxEntries int, maxLag, maxAge time.Duration) *stateCache[S] {
+	return &stateCache[S]{
 		maxEntries: maxEntries,
 		maxLag:     maxLag,
 		maxAge:     maxAge,
 		raceWindow: maxLag,
-		entries:    make(map[string]*cacheEntry),
+		entries:    make(map[string]*cacheEntry[S]),
 		byOrder:    make(map[string]string),
 		dirty:      make(map[string]struct{}),
 	}
 }
 
-// cacheResult is what get found, the label of eot_tracking_state_cache_total.
-type cacheResult string
+// Result is what Get found, the label of eot_tracking_state_cache_total.
+type Result string
 
+// The results of Get.
 const (
-	cacheHit    cacheResult = "hit"
-	cacheMiss   cacheResult = "miss"   // no valid entry: database
-	cacheBehind cacheResult = "behind" // the feed cannot prove freshness: database
-	cacheOff    cacheResult = "off"
+	Hit    Result = "hit"
+	Miss   Result = "miss"   // no valid entry: read the database
+	Behind Result = "behind" // the feed cannot prove freshness: read the database
 )
 
 // get returns the eater's states if they are known at now and the feed is
 // at most maxLag behind. A hit may be no states at all.
-func (c *stateCache) get(eater string, now time.Time) ([]orderState, cacheResult) {
+func (c *stateCache[S]) get(eater string, now time.Time) ([]S, Result) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.horizon.IsZero() || now.Sub(c.horizon) > c.maxLag {
-		return nil, cacheBehind
+		return nil, Behind
 	}
 	if e := c.entries[eater]; e != nil {
 		if now.Before(e.expires) {
-			return e.states, cacheHit
+			return e.states, Hit
 		}
-		return nil, cacheMiss
+		return nil, Miss
 	}
 	if _, dirty := c.dirty[eater]; c.complete && !dirty {
-		return nil, cacheHit
+		return nil, Hit
 	}
-	return nil, cacheMiss
+	return nil, Miss
 }
 
 // begin returns the token a fill passes to put or install.
-func (c *stateCache) begin() fillToken {
+func (c *stateCache[S]) begin() Token {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return fillToken{seq: c.seq, epoch: c.epoch}
+	return Token{seq: c.seq, epoch: c.epoch}
 }
 
 // sinceLocked returns the invalidations after tok, or false when they are
 // not all known any more (too many, or the feed was lost).
-func (c *stateCache) sinceLocked(tok fillToken) ([]invalidation, bool) {
+func (c *stateCache[S]) sinceLocked(tok Token) ([]invalidation, bool) {
 	if tok.epoch != c.epoch {
 		return nil, false
 	}
@@ -142,7 +143,7 @@ func (c *stateCache) sinceLocked(tok fillToken) ([]invalidation, bool) {
 // stop being valid by themselves (a phone's life); otherwise a lazy entry
 // lives maxAge and a complete-mode entry until a change. It reports
 // whether the entry was stored.
-func (c *stateCache) put(eater string, tok fillToken, states []orderState, now, until time.Time) bool {
+func (c *stateCache[S]) put(eater string, tok Token, states []S, now, until time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	changes, ok := c.sinceLocked(tok)
@@ -176,9 +177,9 @@ func (c *stateCache) put(eater string, tok fillToken, states []orderState, now, 
 	if c.phoneRaceLocked(eater, states, now) {
 		expires = earliest(expires, now.Add(c.raceWindow))
 	}
-	c.entries[eater] = &cacheEntry{states: states, expires: expires}
+	c.entries[eater] = &cacheEntry[S]{states: states, expires: expires}
 	for i := range states {
-		c.byOrder[states[i].OrderNr] = eater
+		c.byOrder[states[i].OrderKey()] = eater
 	}
 	return true
 }
@@ -187,10 +188,10 @@ func (c *stateCache) put(eater string, tok fillToken, states []orderState, now, 
 // read from Redis before picker-ingest updated it: a change touching them
 // was applied within raceWindow before now (or may have been: the log does
 // not reach back that far).
-func (c *stateCache) phoneRaceLocked(eater string, states []orderState, now time.Time) bool {
+func (c *stateCache[S]) phoneRaceLocked(eater string, states []S, now time.Time) bool {
 	hasPhone := false
 	for i := range states {
-		if states[i].phone() != nil {
+		if _, ok := states[i].PhoneExpiry(); ok {
 			hasPhone = true
 			break
 		}
@@ -212,15 +213,15 @@ func (c *stateCache) phoneRaceLocked(eater string, states []orderState, now time
 
 // beginLoad starts collecting the changes a complete load must account
 // for; it returns the load's token for install.
-func (c *stateCache) beginLoad() fillToken {
+func (c *stateCache[S]) beginLoad() Token {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.loadKeys = make(map[string]struct{})
-	return fillToken{seq: c.seq, epoch: c.epoch}
+	return Token{seq: c.seq, epoch: c.epoch}
 }
 
 // endLoad stops collecting (a load that failed).
-func (c *stateCache) endLoad() {
+func (c *stateCache[S]) endLoad() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.loadKeys = nil
@@ -231,7 +232,7 @@ func (c *stateCache) endLoad() {
 // eater that has any. Eaters a change since tok may concern are marked
 // dirty instead. It reports false (and changes nothing) when the load
 // cannot be trusted or does not fit.
-func (c *stateCache) install(tok fillToken, loaded map[string]*cacheEntry, phonesAt time.Time) bool {
+func (c *stateCache[S]) install(tok Token, loaded map[string]*cacheEntry[S], phonesAt time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keys := c.loadKeys
@@ -242,7 +243,7 @@ func (c *stateCache) install(tok fillToken, loaded map[string]*cacheEntry, phone
 	byOrder := make(map[string]string, len(loaded))
 	for eater, e := range loaded {
 		for i := range e.states {
-			byOrder[e.states[i].OrderNr] = eater
+			byOrder[e.states[i].OrderKey()] = eater
 		}
 	}
 	dirty := make(map[string]struct{})
@@ -262,7 +263,7 @@ func (c *stateCache) install(tok fillToken, loaded map[string]*cacheEntry, phone
 		dirty[eater] = struct{}{}
 		if e := loaded[eater]; e != nil {
 			for i := range e.states {
-				delete(byOrder, e.states[i].OrderNr)
+				delete(byOrder, e.states[i].OrderKey())
 			}
 			delete(loaded, eater)
 		}
@@ -277,13 +278,13 @@ func (c *stateCache) install(tok fillToken, loaded map[string]*cacheEntry, phone
 }
 
 // touches reports whether an invalidation key may concern the fill.
-func touches(key, eater string, states []orderState) bool {
+func touches[S State](key, eater string, states []S) bool {
 	switch {
 	case strings.HasPrefix(key, "e:"):
 		return key[2:] == eater
 	case strings.HasPrefix(key, "o:"):
 		for i := range states {
-			if states[i].OrderNr == key[2:] {
+			if states[i].OrderKey() == key[2:] {
 				return true
 			}
 		}
@@ -296,7 +297,7 @@ func touches(key, eater string, states []orderState) bool {
 // invalidate applies one change: "e:<eater_id>" concerns the eater,
 // "o:<order_nr>" the eater holding the order (a picker change of an order
 // that is not listed cannot list it), anything else everything.
-func (c *stateCache) invalidate(key string) {
+func (c *stateCache[S]) invalidate(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
@@ -322,7 +323,7 @@ func (c *stateCache) invalidate(key string) {
 }
 
 // advance records that every change committed before t has been applied.
-func (c *stateCache) advance(t time.Time) {
+func (c *stateCache[S]) advance(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t.After(c.horizon) {
@@ -333,7 +334,7 @@ func (c *stateCache) advance(t time.Time) {
 // reset forgets everything and every fill in flight: the feed was lost (or
 // just established), so changes may have gone unseen. Nothing is served
 // until the feed proves its freshness again.
-func (c *stateCache) reset() {
+func (c *stateCache[S]) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epoch++
@@ -346,14 +347,14 @@ func (c *stateCache) reset() {
 }
 
 // isComplete reports the mode.
-func (c *stateCache) isComplete() bool {
+func (c *stateCache[S]) isComplete() bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.complete
 }
 
 // lag is how far behind the feed may be at now; -1 when unproven.
-func (c *stateCache) lag(now time.Time) time.Duration {
+func (c *stateCache[S]) lag(now time.Time) time.Duration {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.horizon.IsZero() {
@@ -363,7 +364,7 @@ func (c *stateCache) lag(now time.Time) time.Duration {
 }
 
 // size is the number of entries.
-func (c *stateCache) size() int {
+func (c *stateCache[S]) size() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.entries)
@@ -371,7 +372,7 @@ func (c *stateCache) size() int {
 
 // dropLocked forgets the eater's state; in complete mode it must then be
 // read again.
-func (c *stateCache) dropLocked(eater string) {
+func (c *stateCache[S]) dropLocked(eater string) {
 	if e := c.entries[eater]; e != nil {
 		c.unlinkLocked(eater, e)
 		delete(c.entries, eater)
@@ -381,21 +382,21 @@ func (c *stateCache) dropLocked(eater string) {
 	}
 }
 
-func (c *stateCache) unlinkLocked(eater string, e *cacheEntry) {
+func (c *stateCache[S]) unlinkLocked(eater string, e *cacheEntry[S]) {
 	for i := range e.states {
-		if c.byOrder[e.states[i].OrderNr] == eater {
-			delete(c.byOrder, e.states[i].OrderNr)
+		if nr := e.states[i].OrderKey(); c.byOrder[nr] == eater {
+			delete(c.byOrder, nr)
 		}
 	}
 }
 
 // lazyLocked leaves complete mode: absent eaters are unknown again.
-func (c *stateCache) lazyLocked() {
+func (c *stateCache[S]) lazyLocked() {
 	c.complete = false
 	clear(c.dirty)
 }
 
-func (c *stateCache) clearLocked() {
+func (c *stateCache[S]) clearLocked() {
 	clear(c.entries)
 	clear(c.byOrder)
 }
@@ -404,7 +405,7 @@ func (c *stateCache) clearLocked() {
 // iteration yields first: cheap, and fair enough for a cache that refills
 // from one indexed query. Only in lazy mode: in complete mode an absent
 // entry means "no orders".
-func (c *stateCache) evictLocked() {
+func (c *stateCache[S]) evictLocked() {
 	n := max(1, c.maxEntries/100)
 	for eater, e := range c.entries {
 		c.unlinkLocked(eater, e)

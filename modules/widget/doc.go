@@ -1,4 +1,4 @@
-// Package webapp serves the customer's tracking widget (web/dist, embedded
+// Package widget serves the customer's tracking widget (web/dist, embedded
 // in the binary) at GET /app/, and redirects /app to /app/ keeping the query
 // (?eater=, ?lang=). The widget calls the public tracking endpoint from the
 // same origin.
@@ -9,4 +9,4 @@
 // keeps the committed build reproducible. index.html also gets a
 // Content-Security-Policy that allows only same-origin scripts, styles and
 // requests.
-package webapp
+package widget

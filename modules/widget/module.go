@@ -1,4 +1,4 @@
-package webapp
+package widget
 
 import (
 	"go.uber.org/fx"
@@ -7,17 +7,17 @@ import (
 	"github.com/eats/eats-orders-tracking/web"
 )
 
-// Prefix is where the widget is served.
-const Prefix = "/app/"
+// prefix is where the widget is served.
+const prefix = "/app/"
 
 // Module mounts the widget and the /app redirect on the service's mux.
-var Module = fx.Module("web-app",
+var Module = fx.Module("widget",
 	httpapi.AsHandler(func() (httpapi.Handler, error) {
 		s, err := newSite(web.Dist())
 		if err != nil {
 			return httpapi.Handler{}, err
 		}
-		return httpapi.Handler{Pattern: "GET " + Prefix, Handler: s}, nil
+		return httpapi.Handler{Pattern: "GET " + prefix, Handler: s}, nil
 	}),
 	httpapi.AsHandler(func() httpapi.Handler {
 		return httpapi.Handler{Pattern: "GET /app", Handler: redirect{}}

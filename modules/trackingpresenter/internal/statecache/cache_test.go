@@ -1,4 +1,4 @@
-package trackingpresenter
+package statecache
 
 import (
 	"fmt"
@@ -8,16 +8,27 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func states(orderNrs ...string) []orderState {
-	out := make([]orderState, len(orderNrs))
+// order is the State of the tests: an order number and, when not zero,
+// the expiry of the phone the state holds.
+type order struct {
+	nr    string
+	phone time.Time
+}
+
+func (o order) OrderKey() string { return o.nr }
+
+func (o order) PhoneExpiry() (time.Time, bool) { return o.phone, !o.phone.IsZero() }
+
+func states(orderNrs ...string) []order {
+	out := make([]order, len(orderNrs))
 	for i, nr := range orderNrs {
-		out[i].OrderNr = nr
+		out[i].nr = nr
 	}
 	return out
 }
 
-func testCache(maxEntries int) (*stateCache, time.Time) {
-	c := newStateCache(maxEntries, maxLag, time.Minute)
+func testCache(maxEntries int) (*stateCache[order], time.Time) {
+	c := newStateCache[order](maxEntries, maxLag, time.Minute)
 	now := time.Now()
 	c.advance(now)
 	return c, now
@@ -27,29 +38,29 @@ var noExpiry time.Time
 
 func TestCacheServesOnlyWhileTheFeedIsProvenFresh(t *testing.T) {
 	t.Parallel()
-	c := newStateCache(10, maxLag, time.Minute)
+	c := newStateCache[order](10, maxLag, time.Minute)
 	now := time.Now()
 	require.True(t, c.put("e1", c.begin(), states("o1"), now, noExpiry))
 
 	_, res := c.get("e1", now)
-	require.Equal(t, cacheBehind, res, "no heartbeat yet: nothing is served")
+	require.Equal(t, Behind, res, "no heartbeat yet: nothing is served")
 
 	c.advance(now.Add(-100 * time.Millisecond))
 	got, res := c.get("e1", now)
-	require.Equal(t, cacheHit, res)
-	require.Equal(t, "o1", got[0].OrderNr)
+	require.Equal(t, Hit, res)
+	require.Equal(t, "o1", got[0].nr)
 
 	_, res = c.get("e1", now.Add(maxLag))
-	require.Equal(t, cacheBehind, res, "a heartbeat older than maxLag: the feed may be behind")
+	require.Equal(t, Behind, res, "a heartbeat older than maxLag: the feed may be behind")
 	c.advance(now.Add(-time.Second)) // never moves back
 	_, res = c.get("e1", now)
-	require.Equal(t, cacheHit, res)
+	require.Equal(t, Hit, res)
 
 	c.advance(now.Add(time.Minute))
 	_, res = c.get("e1", now.Add(time.Minute))
-	require.Equal(t, cacheMiss, res, "a lazy entry lives maxAge")
+	require.Equal(t, Miss, res, "a lazy entry lives maxAge")
 	_, res = c.get("e2", now)
-	require.Equal(t, cacheMiss, res)
+	require.Equal(t, Miss, res)
 }
 
 func TestCacheEntryWithAPhoneExpiresWithIt(t *testing.T) {
@@ -58,15 +69,15 @@ func TestCacheEntryWithAPhoneExpiresWithIt(t *testing.T) {
 	require.True(t, c.put("e1", c.begin(), states("o1"), now, now.Add(time.Second)))
 	c.advance(now.Add(900 * time.Millisecond))
 	_, res := c.get("e1", now.Add(999*time.Millisecond))
-	require.Equal(t, cacheHit, res)
+	require.Equal(t, Hit, res)
 	c.advance(now.Add(time.Second))
 	_, res = c.get("e1", now.Add(time.Second))
-	require.Equal(t, cacheMiss, res)
+	require.Equal(t, Miss, res)
 
-	require.True(t, c.install(c.beginLoad(), map[string]*cacheEntry{"e1": {states: states("o1"), expires: now.Add(2 * time.Second)}}, now))
+	require.True(t, c.install(c.beginLoad(), map[string]*cacheEntry[order]{"e1": {states: states("o1"), expires: now.Add(2 * time.Second)}}, now))
 	c.advance(now.Add(2 * time.Second))
 	_, res = c.get("e1", now.Add(2*time.Second))
-	require.Equal(t, cacheMiss, res, "in complete mode too")
+	require.Equal(t, Miss, res, "in complete mode too")
 }
 
 func TestCacheInvalidation(t *testing.T) {
@@ -77,13 +88,13 @@ func TestCacheInvalidation(t *testing.T) {
 
 	c.invalidate("o:o2") // a picker change of e1's order
 	_, res := c.get("e1", now)
-	require.Equal(t, cacheMiss, res)
+	require.Equal(t, Miss, res)
 	_, res = c.get("e2", now)
-	require.Equal(t, cacheHit, res)
+	require.Equal(t, Hit, res)
 
 	c.invalidate("e:e2") // an orders change (e.g. a new order of e2)
 	_, res = c.get("e2", now)
-	require.Equal(t, cacheMiss, res)
+	require.Equal(t, Miss, res)
 
 	require.True(t, c.put("e1", c.begin(), states("o1"), now, noExpiry))
 	require.True(t, c.put("e2", c.begin(), states("o3"), now, noExpiry))
@@ -97,7 +108,7 @@ func TestCacheInvalidation(t *testing.T) {
 	require.True(t, c.put("e1", c.begin(), states("o1"), now, noExpiry))
 	c.invalidate("o:o2")
 	_, res = c.get("e1", now)
-	require.Equal(t, cacheHit, res)
+	require.Equal(t, Hit, res)
 }
 
 // A change committed while a fill reads must not be cached over.
@@ -128,7 +139,7 @@ func TestCacheRefusesFillsRacingAChange(t *testing.T) {
 	c.reset()
 	require.False(t, c.put("e1", tok, states("o1"), now, noExpiry), "the feed was lost during the fill")
 	_, res := c.get("e1", now)
-	require.Equal(t, cacheBehind, res, "reset forgets the horizon")
+	require.Equal(t, Behind, res, "reset forgets the horizon")
 	require.Equal(t, 0, c.size())
 }
 
@@ -149,33 +160,33 @@ func TestCacheIsBounded(t *testing.T) {
 func TestCacheCompleteMode(t *testing.T) {
 	t.Parallel()
 	c, now := testCache(10)
-	require.True(t, c.install(c.beginLoad(), map[string]*cacheEntry{
+	require.True(t, c.install(c.beginLoad(), map[string]*cacheEntry[order]{
 		"e1": {states: states("o1"), expires: forever},
 		"e2": {states: states("o2", "o3"), expires: forever},
 	}, now))
 	require.True(t, c.isComplete())
 	got, res := c.get("e1", now)
-	require.Equal(t, cacheHit, res)
+	require.Equal(t, Hit, res)
 	require.Len(t, got, 1)
 	got, res = c.get("nobody", now)
-	require.Equal(t, cacheHit, res, "known to have no orders")
+	require.Equal(t, Hit, res, "known to have no orders")
 	require.Empty(t, got)
 
 	c.invalidate("e:nobody") // their first order
 	_, res = c.get("nobody", now)
-	require.Equal(t, cacheMiss, res)
+	require.Equal(t, Miss, res)
 	require.True(t, c.put("nobody", c.begin(), states("o9"), now, noExpiry))
 	got, res = c.get("nobody", now)
-	require.Equal(t, cacheHit, res)
+	require.Equal(t, Hit, res)
 	require.Len(t, got, 1)
 	require.True(t, now.Add(time.Hour).Before(c.entries["nobody"].expires), "complete-mode entries wait for a change")
 
 	c.invalidate("o:o3") // a picker change of e2's order
 	_, res = c.get("e2", now)
-	require.Equal(t, cacheMiss, res)
+	require.Equal(t, Miss, res)
 	require.True(t, c.put("e2", c.begin(), nil, now, noExpiry)) // its orders are gone
 	got, res = c.get("e2", now)
-	require.Equal(t, cacheHit, res)
+	require.Equal(t, Hit, res)
 	require.Empty(t, got)
 
 	c.invalidate("o:not-listed")
@@ -183,7 +194,7 @@ func TestCacheCompleteMode(t *testing.T) {
 	c.invalidate("*")
 	require.False(t, c.isComplete())
 	_, res = c.get("e1", now)
-	require.Equal(t, cacheMiss, res)
+	require.Equal(t, Miss, res)
 }
 
 // Changes committed while the complete set was read make their eaters
@@ -191,8 +202,8 @@ func TestCacheCompleteMode(t *testing.T) {
 func TestCacheInstallAccountsForChangesDuringTheLoad(t *testing.T) {
 	t.Parallel()
 	c, now := testCache(10)
-	loaded := func() map[string]*cacheEntry {
-		return map[string]*cacheEntry{
+	loaded := func() map[string]*cacheEntry[order] {
+		return map[string]*cacheEntry[order]{
 			"e1": {states: states("o1"), expires: forever},
 			"e2": {states: states("o2"), expires: forever},
 			"e3": {states: states("o3"), expires: forever},
@@ -203,13 +214,13 @@ func TestCacheInstallAccountsForChangesDuringTheLoad(t *testing.T) {
 	c.invalidate("e:e4")       // e4's first order
 	c.invalidate("o:unlisted") // irrelevant
 	require.True(t, c.install(tok, loaded(), now))
-	for eater, want := range map[string]cacheResult{"e1": cacheHit, "e2": cacheMiss, "e3": cacheHit, "e4": cacheMiss, "e5": cacheHit} {
+	for eater, want := range map[string]Result{"e1": Hit, "e2": Miss, "e3": Hit, "e4": Miss, "e5": Hit} {
 		_, res := c.get(eater, now)
 		require.Equal(t, want, res, eater)
 	}
 	c.invalidate("o:o2")
 	_, res := c.get("e3", now)
-	require.Equal(t, cacheHit, res)
+	require.Equal(t, Hit, res)
 
 	tok = c.beginLoad()
 	c.invalidate("*")
@@ -217,7 +228,7 @@ func TestCacheInstallAccountsForChangesDuringTheLoad(t *testing.T) {
 	tok = c.beginLoad()
 	c.reset()
 	require.False(t, c.install(tok, loaded(), now))
-	require.False(t, c.install(c.beginLoad(), map[string]*cacheEntry{"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}, "i": {}, "j": {}, "k": {}}, now),
+	require.False(t, c.install(c.beginLoad(), map[string]*cacheEntry[order]{"a": {}, "b": {}, "c": {}, "d": {}, "e": {}, "f": {}, "g": {}, "h": {}, "i": {}, "j": {}, "k": {}}, now),
 		"more eaters than fit")
 
 	// However many changes a load sees, it installs, their eaters dirty.
@@ -228,7 +239,7 @@ func TestCacheInstallAccountsForChangesDuringTheLoad(t *testing.T) {
 	}
 	c.invalidate("o:o1")
 	require.True(t, c.install(tok, loaded(), now))
-	for eater, want := range map[string]cacheResult{"e1": cacheMiss, "e2": cacheHit, "x0": cacheMiss, "x9999": cacheMiss, "y": cacheHit} {
+	for eater, want := range map[string]Result{"e1": Miss, "e2": Hit, "x0": Miss, "x9999": Miss, "y": Hit} {
 		_, res := c.get(eater, now)
 		require.Equal(t, want, res, eater)
 	}
@@ -245,9 +256,9 @@ func TestCacheInstallAccountsForChangesDuringTheLoad(t *testing.T) {
 }
 
 // withPhone is one order state holding a valid phone.
-func withPhone(orderNr string, now time.Time) []orderState {
+func withPhone(orderNr string, now time.Time) []order {
 	s := states(orderNr)
-	s[0].Picker = &pickerState{PickerID: "p1", Phone: phone("+79990000001", now.Add(time.Hour))}
+	s[0].phone = now.Add(time.Hour)
 	return s
 }
 
@@ -276,7 +287,7 @@ func TestCacheShortensEntriesWithAPhoneReadRightAfterAChange(t *testing.T) {
 	require.True(t, c.entries["e2"].expires.After(later.Add(c.raceWindow)), "no phone, no race")
 
 	tok := c.beginLoad()
-	loaded := map[string]*cacheEntry{"e1": {states: withPhone("o1", later), expires: forever}, "e3": {states: withPhone("o3", later), expires: forever}}
+	loaded := map[string]*cacheEntry[order]{"e1": {states: withPhone("o1", later), expires: forever}, "e3": {states: withPhone("o3", later), expires: forever}}
 	require.True(t, c.install(tok, loaded, later))
 	require.Equal(t, later.Add(c.raceWindow), c.entries["e1"].expires)
 	require.Equal(t, forever, c.entries["e3"].expires)

@@ -1,12 +1,10 @@
-package trackingpresenter
+package statecache
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 )
 
@@ -17,7 +15,9 @@ import (
 // keeps the set exact), retrying a load that failed or that changes made
 // untrustworthy.
 type loader struct {
-	p      *presenter
+	// load reads and installs the complete set (Cache.loadAll); it returns
+	// the number of eaters with listed orders.
+	load   func(ctx context.Context) (int, error)
 	log    *slog.Logger
 	period time.Duration
 	kick   chan struct{}
@@ -26,8 +26,8 @@ type loader struct {
 	done chan struct{}
 }
 
-func newLoader(p *presenter, logger *slog.Logger, period time.Duration) *loader {
-	return &loader{p: p, log: logger, period: period, kick: make(chan struct{}, 1)}
+func newLoader(load func(ctx context.Context) (int, error), logger *slog.Logger, period time.Duration) *loader {
+	return &loader{load: load, log: logger, period: period, kick: make(chan struct{}, 1)}
 }
 
 // request asks for a load soon; it never blocks.
@@ -73,7 +73,7 @@ func (l *loader) run(ctx context.Context) {
 		case <-timer.C:
 		}
 		start := time.Now()
-		eaters, err := l.p.loadAll(ctx)
+		eaters, err := l.load(ctx)
 		next := l.period
 		switch {
 		case ctx.Err() != nil:
@@ -101,80 +101,3 @@ var (
 	errTooBig   = errors.New("too many eaters")
 	errOutdated = errors.New("the change feed was lost, or a change concerned everything, during the load")
 )
-
-// phoneBatch bounds the keys of one phone lookup during a load.
-const phoneBatch = 1000
-
-// loadAll reads every listed order and installs the complete set. It
-// returns the number of eaters with listed orders.
-func (p *presenter) loadAll(ctx context.Context) (int, error) {
-	tok := p.cache.beginLoad()
-	installed := false
-	defer func() {
-		if !installed {
-			p.cache.endLoad()
-		}
-	}()
-	now := p.now()
-	rows, err := p.db.QueryContext(ctx, allListedQuery, now.Add(-finishedVisible))
-	if err != nil {
-		return 0, fmt.Errorf("select listed orders: %w", err)
-	}
-	var (
-		all    []orderState
-		owners []string
-	)
-	for rows.Next() {
-		var eater string
-		o, err := scanOrder(rows, &eater)
-		if err != nil {
-			rows.Close()
-			return 0, err
-		}
-		all, owners = append(all, o), append(owners, eater)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("read listed orders: %w", err)
-	}
-	phonesAt := p.now()
-	for start := 0; start < len(all); {
-		// Batches of about phoneBatch orders that may want a phone.
-		end, want := start, 0
-		for end < len(all) && want < phoneBatch {
-			if all[end].wantsPhone() {
-				want++
-			}
-			end++
-		}
-		if err := attachPhones(ctx, p.phones, p.db, all[start:end], now); err != nil {
-			return 0, err
-		}
-		start = end
-	}
-	byEater := make(map[string][]orderState)
-	for i := range all {
-		byEater[owners[i]] = append(byEater[owners[i]], all[i])
-	}
-	loaded := make(map[string]*cacheEntry, len(byEater))
-	for eater, states := range byEater {
-		slices.SortFunc(states, func(a, b orderState) int {
-			return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.OrderNr, b.OrderNr))
-		})
-		until := p.expiry(states)
-		if until.IsZero() {
-			until = forever
-		}
-		loaded[eater] = &cacheEntry{states: states, expires: until}
-	}
-	n := len(loaded)
-	if n > p.cache.maxEntries {
-		return n, errTooBig
-	}
-	// install owns loaded from here on, and ends the load either way.
-	installed = true
-	if !p.cache.install(tok, loaded, phonesAt) {
-		return n, errOutdated
-	}
-	return n, nil
-}

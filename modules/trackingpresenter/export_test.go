@@ -1,0 +1,12 @@
+package trackingpresenter
+
+// What the end-to-end tests (package trackingpresenter_test) need: the
+// endpoint's path and the answer's types.
+const Path = trackingPath
+
+type (
+	TrackingResponse = trackingResponse
+	TrackedOrder     = trackedOrder
+)
+
+const ContactCourier = contactCourier

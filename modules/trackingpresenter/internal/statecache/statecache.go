@@ -1,0 +1,165 @@
+package statecache
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// maxLag is how far an answer may lag the last committed change (the
+// issue's bound: one second), with room for the heartbeat's own trip. It
+// also bounds an entry holding a phone filled right after a change (see
+// stateCache.raceWindow).
+const maxLag = 900 * time.Millisecond
+
+// pingEvery is the change feed's heartbeat interval: the cache is fresh
+// enough to serve while the last heartbeat is younger than maxLag.
+const pingEvery = 200 * time.Millisecond
+
+// State is what the cache needs to know of one order's state.
+type State interface {
+	// OrderKey is the order's number: a change notified as "o:<order_nr>"
+	// concerns the state.
+	OrderKey() string
+	// PhoneExpiry reports whether the state holds a phone read through
+	// Redis, and when that phone expires: the state is wrong from then on
+	// with no change at all.
+	PhoneExpiry() (time.Time, bool)
+}
+
+// Loader reads the listed states of every eater that has any, each
+// eater's in the order Get returns them, and when it started reading
+// phones (phones read since then may predate a change applied just
+// before).
+type Loader[S State] func(ctx context.Context) (byEater map[string][]S, phonesAt time.Time, err error)
+
+// Options configure New.
+type Options[S State] struct {
+	// Entries bounds how many eaters' states the cache holds; more than 0.
+	Entries int
+	// MaxAge is how often the complete set is re-read, and the longest a
+	// lazily cached eater lives.
+	MaxAge time.Duration
+	// DSN is the PostgreSQL connection the change feed LISTENs on.
+	DSN string
+	// Load reads the complete set.
+	Load Loader[S]
+	// Registerer takes the cache's gauges.
+	Registerer prometheus.Registerer
+	// Logger logs the feed's and the loader's progress.
+	Logger *slog.Logger
+}
+
+// Cache holds eaters' states: Get answers from memory; on a miss the
+// caller takes a Token (Begin), reads the database and hands the result to
+// Put. Start runs the change feed and the loader that keep it exact.
+type Cache[S State] struct {
+	c      *stateCache[S]
+	feed   *changeFeed
+	loader *loader
+	load   Loader[S]
+}
+
+// New builds the cache and registers its gauges; it does no I/O.
+func New[S State](o Options[S]) (*Cache[S], error) {
+	c := &Cache[S]{c: newStateCache[S](o.Entries, maxLag, o.MaxAge), load: o.Load}
+	c.feed = newChangeFeed(o.DSN, c.c, o.Logger, pingEvery)
+	c.loader = newLoader(c.loadAll, o.Logger, o.MaxAge)
+	c.feed.listening = c.loader.request
+	if err := registerMetrics(o.Registerer, c.c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Get returns the eater's states if they are known at now and the feed is
+// at most maxLag behind. A hit may be no states at all.
+func (c *Cache[S]) Get(eater string, now time.Time) ([]S, Result) {
+	return c.c.get(eater, now)
+}
+
+// Begin returns the token a fill passes to Put: take it before reading.
+func (c *Cache[S]) Begin() Token {
+	return c.c.begin()
+}
+
+// Put stores the eater's states a fill read at now since tok, unless a
+// change to them may have been committed meanwhile. An entry holding a
+// phone lives no longer than the phone. It reports whether it stored them.
+func (c *Cache[S]) Put(eater string, tok Token, states []S, now time.Time) bool {
+	return c.c.put(eater, tok, states, now, expiry(states))
+}
+
+// Start runs the change feed, then the loader, until Stop; it does not
+// block.
+func (c *Cache[S]) Start(ctx context.Context) error {
+	if err := c.feed.Start(ctx); err != nil {
+		return err
+	}
+	return c.loader.Start(ctx)
+}
+
+// Stop ends the loader first (it uses the feed's cache), then the feed,
+// each waiting at most until ctx ends.
+func (c *Cache[S]) Stop(ctx context.Context) error {
+	return errors.Join(c.loader.Stop(ctx), c.feed.Stop(ctx))
+}
+
+// loadAll reads every listed order and installs the complete set. It
+// returns the number of eaters with listed orders.
+func (c *Cache[S]) loadAll(ctx context.Context) (int, error) {
+	tok := c.c.beginLoad()
+	installed := false
+	defer func() {
+		if !installed {
+			c.c.endLoad()
+		}
+	}()
+	byEater, phonesAt, err := c.load(ctx)
+	if err != nil {
+		return 0, err
+	}
+	loaded := make(map[string]*cacheEntry[S], len(byEater))
+	for eater, states := range byEater {
+		until := expiry(states)
+		if until.IsZero() {
+			until = forever
+		}
+		loaded[eater] = &cacheEntry[S]{states: states, expires: until}
+	}
+	n := len(loaded)
+	if n > c.c.maxEntries {
+		return n, errTooBig
+	}
+	// install owns loaded from here on, and ends the load either way.
+	installed = true
+	if !c.c.install(tok, loaded, phonesAt) {
+		return n, errOutdated
+	}
+	return n, nil
+}
+
+// expiry is when states stop being right with no change at all: when a
+// shown phone expires. Zero: only a change can make them wrong. (A
+// finished order leaving the list after 15 minutes needs no expiry: the
+// presenter's render drops it.)
+func expiry[S State](states []S) time.Time {
+	var until time.Time
+	for i := range states {
+		if at, ok := states[i].PhoneExpiry(); ok {
+			until = earliest(until, at)
+		}
+	}
+	return until
+}
+
+// earliest returns the earlier of a and b, a zero a meaning "none yet".
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,93 @@
+package statecache
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+)
+
+func newTestCache(t *testing.T, entries int, load Loader[order]) *Cache[order] {
+	t.Helper()
+	c, err := New(Options[order]{
+		Entries: entries, MaxAge: time.Minute, Load: load,
+		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	return c
+}
+
+// The complete load installs what the Loader read: every eater it lists,
+// none other, an entry with a phone living no longer than the phone.
+func TestLoadAllInstallsTheCompleteSet(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	phoneExpires := now.Add(time.Hour)
+	c := newTestCache(t, 100, func(context.Context) (map[string][]order, time.Time, error) {
+		return map[string][]order{
+			"A": {{nr: "a0"}, {nr: "a1"}, {nr: "a2", phone: phoneExpires}},
+			"C": {{nr: "c1"}},
+		}, now.Add(-time.Hour), nil
+	})
+	c.c.recentFrom = now.Add(-2 * time.Hour) // no change in the race window
+
+	n, err := c.loadAll(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.True(t, c.c.isComplete())
+	c.c.mu.RLock()
+	got := c.c.entries["A"]
+	_, hasB := c.c.entries["B"]
+	c.c.mu.RUnlock()
+	require.Equal(t, []order{{nr: "a0"}, {nr: "a1"}, {nr: "a2", phone: phoneExpires}}, got.states)
+	require.False(t, hasB)
+	require.Equal(t, phoneExpires, got.expires, "an entry with a phone lives no longer than the phone")
+	require.Equal(t, forever, c.c.entries["C"].expires)
+
+	c.c.advance(now)
+	_, res := c.Get("B", now)
+	require.Equal(t, Hit, res, "complete: B has no listed order")
+}
+
+// A load that fails, or lists more eaters than fit, installs nothing.
+func TestLoadAllInstallsNothingItCannotTrust(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("boom")
+	c := newTestCache(t, 1, func(context.Context) (map[string][]order, time.Time, error) {
+		return nil, time.Time{}, boom
+	})
+	_, err := c.loadAll(context.Background())
+	require.ErrorIs(t, err, boom)
+	require.False(t, c.c.isComplete())
+
+	c = newTestCache(t, 1, func(context.Context) (map[string][]order, time.Time, error) {
+		return map[string][]order{"A": {{nr: "a1"}}, "B": {{nr: "b1"}}}, time.Now(), nil
+	})
+	n, err := c.loadAll(context.Background())
+	require.ErrorIs(t, err, errTooBig)
+	require.Equal(t, 2, n)
+	require.False(t, c.c.isComplete())
+	c.c.mu.RLock()
+	defer c.c.mu.RUnlock()
+	require.Nil(t, c.c.loadKeys, "the load ended")
+}
+
+// Put gives an entry holding a phone the phone's life.
+func TestPutExpiresWithThePhone(t *testing.T) {
+	t.Parallel()
+	c := newTestCache(t, 10, nil)
+	now := time.Now()
+	c.c.advance(now)
+	c.c.recentFrom = now.Add(-time.Hour)
+	require.True(t, c.Put("e1", c.Begin(), []order{{nr: "o1", phone: now.Add(time.Second)}, {nr: "o2"}}, now))
+	c.c.advance(now.Add(900 * time.Millisecond))
+	_, res := c.Get("e1", now.Add(999*time.Millisecond))
+	require.Equal(t, Hit, res)
+	c.c.advance(now.Add(time.Second))
+	_, res = c.Get("e1", now.Add(time.Second))
+	require.Equal(t, Miss, res)
+}

@@ -1,0 +1,76 @@
+package trackingpresenter
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+
+	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform"
+	"github.com/eats/eats-orders-tracking/platform/experiments"
+	"github.com/eats/eats-orders-tracking/platform/httpapi"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
+)
+
+// fakePhones stands in for picker-ingest's phone cache: it knows the
+// phones it holds and records what it was asked.
+type fakePhones map[tracking.PhoneKey]tracking.Phone
+
+func (f fakePhones) LookupMany(_ context.Context, _ sqlx.QueryerContext, keys []tracking.PhoneKey, _ time.Time) (map[tracking.PhoneKey]tracking.Phone, error) {
+	out := make(map[tracking.PhoneKey]tracking.Phone)
+	for _, k := range keys {
+		if p, ok := f[k]; ok {
+			out[k] = p
+		}
+	}
+	return out, nil
+}
+
+// fxtest smoke test: the module starts and stops with the platform and a
+// Phones, and answers.
+func TestModuleStartsAndStops(t *testing.T) {
+	t.Parallel()
+	var srv *httpapi.Server
+	var db *sqlx.DB
+	app := fxtest.New(t,
+		pgtest.Inputs(pgtest.Env(t, map[string]string{"LOG_LEVEL": "warn", "SHUTDOWN_TIMEOUT": "5s"}), nil),
+		platform.Module,
+		fx.Provide(fx.Annotate(func() fakePhones { return fakePhones{} }, fx.As(new(Phones)))),
+		// Another module's experiment in the shared file.
+		experiments.AsDefinition(experiments.NewKey[any]("eats_orders_tracking_picker_statuses_timeout", nil).Definition()),
+		Module,
+		fx.Populate(&srv, &db),
+	)
+	app.RequireStart()
+	_, err := db.Exec(`INSERT INTO orders (order_nr, eater_id, payload, event_at, first_event_at)
+		VALUES ('o1', 'e1', '{"flow_type":"native","status":"created","place":{"id":"1","name":"P"}}', now(), now())`)
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodGet, "http://"+srv.Addr()+trackingPath, nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Eats-User", "user_id=e1")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	require.True(t, strings.Contains(string(body), `"title":"Заказ оформлен"`), string(body))
+	app.RequireStop()
+}
+
+func TestParseConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := parseConfig(nil)
+	require.NoError(t, err)
+	require.Equal(t, Config{CacheEntries: 500000, CacheMaxAge: 5 * time.Minute}, cfg)
+	_, err = parseConfig(map[string]string{"TRACKING_CACHE_ENTRIES": "-1"})
+	require.ErrorContains(t, err, "TRACKING_CACHE_ENTRIES")
+}
