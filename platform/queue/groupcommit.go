@@ -1,11 +1,14 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,8 +58,14 @@ type Unit struct {
 	// JobID is the job completed with the unit's rows.
 	JobID int64
 	// Key routes the unit to a lane: units with the same key are never in
-	// concurrent transactions.
+	// concurrent transactions. A batch applies its units in ascending
+	// (Key, Rank), so two replicas' batches lock rows in one order and never
+	// deadlock each other (DESIGN §3.1's lock order: ascending order_nr).
 	Key string
+	// Rank orders the units of one Key within a batch: the table a unit
+	// writes, in the order every writer locks them (picker_orders before
+	// picker_phones).
+	Rank int
 	// Apply writes the job's rows inside tx. It may run more than once (a
 	// batch that fails is retried unit by unit) and must be idempotent.
 	Apply func(ctx context.Context, tx *sqlx.Tx) error
@@ -265,6 +274,11 @@ func (g *GroupCommit) commit(batch []*unit, timeout time.Duration) error {
 		return fmt.Errorf("%s: %d jobs: begin: %w", g.name, len(batch), err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	// Arrival order is whatever the workers' timing was; the lock order
+	// must not be.
+	slices.SortStableFunc(batch, func(a, b *unit) int {
+		return cmp.Or(strings.Compare(a.Key, b.Key), cmp.Compare(a.Rank, b.Rank))
+	})
 	ids := make(pq.Int64Array, len(batch))
 	for i, u := range batch {
 		if err := u.Apply(ctx, tx); err != nil {

@@ -287,3 +287,99 @@ func (riverWay) Kind() string { return "gc_river_way" }
 type groupWay struct{}
 
 func (groupWay) Kind() string { return "gc_group_way" }
+
+// TestGroupCommitLocksInKeyOrder: two replicas' batches hold the same two
+// keys in opposite arrival orders. Applied as they arrived, each locks its
+// first row and waits for the other's (PostgreSQL kills one: 40P01, and
+// the batch falls back to one commit per job); applied in key order, one
+// simply waits for the other.
+func TestGroupCommitLocksInKeyOrder(t *testing.T) {
+	t.Parallel()
+	r1 := newGroupCommit(t, 1, 8)
+	db := r1.db
+	lc := fxtest.NewLifecycle(t)
+	reg2 := prometheus.NewRegistry()
+	gc2, err := queue.NewGroupCommit(lc, db, reg2, slog.New(slog.DiscardHandler), queue.GroupCommitOptions{
+		Name: "test", Lanes: 1, MaxBatch: 8, Timeout: 10 * time.Second,
+	})
+	require.NoError(t, err)
+	lc.RequireStart()
+	t.Cleanup(lc.RequireStop)
+	_, err = db.Exec(`INSERT INTO gc_rows (k, v) VALUES ('a', 0), ('b', 0)`)
+	require.NoError(t, err)
+	var deadlocksBefore int64
+	require.NoError(t, db.Get(&deadlocksBefore, `SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()`))
+
+	// Each unit, once it holds its row, waits (briefly) until the other
+	// replica holds one too, so the two batches overlap.
+	var arrived sync.Map
+	both := make(chan struct{})
+	var closeBoth sync.Once
+	update := func(replica, key string) func(context.Context, *sqlx.Tx) error {
+		return func(ctx context.Context, tx *sqlx.Tx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE gc_rows SET v = v + 1 WHERE k = $1`, key); err != nil {
+				return err
+			}
+			arrived.Store(replica, true)
+			_, one := arrived.Load("r1")
+			_, two := arrived.Load("r2")
+			if one && two {
+				closeBoth.Do(func() { close(both) })
+			}
+			select {
+			case <-both:
+			case <-time.After(500 * time.Millisecond): // the other is waiting for our lock
+			}
+			return nil
+		}
+	}
+	ids := r1.runningJobs(t, 6)
+	gcs := map[string]*queue.GroupCommit{"r1": r1.gc, "r2": gc2}
+	release := make(chan struct{})
+	var errs sync.Map
+	var wg sync.WaitGroup
+	submit := func(replica string, id int64, key string, apply func(context.Context, *sqlx.Tx) error) {
+		wg.Go(func() {
+			if err := gcs[replica].Do(context.Background(), queue.Unit{JobID: id, Key: key, Apply: apply}); err != nil {
+				errs.Store(fmt.Sprintf("%s/%s", replica, key), err)
+			}
+		})
+	}
+	hold := func(context.Context, *sqlx.Tx) error { <-release; return nil }
+	// A blocker keeps each lane busy while its batch queues behind it:
+	// r1 receives b then a, r2 a then b.
+	submit("r1", ids[0], "blocker1", hold)
+	submit("r2", ids[1], "blocker2", hold)
+	waitRunning(t, 2)
+	submit("r1", ids[2], "b", update("r1", "b"))
+	waitQueued(t, 1)
+	submit("r1", ids[3], "a", update("r1", "a"))
+	waitQueued(t, 2)
+	submit("r2", ids[4], "a", update("r2", "a"))
+	waitQueued(t, 3)
+	submit("r2", ids[5], "b", update("r2", "b"))
+	waitQueued(t, 4)
+	close(release)
+	wg.Wait()
+	errs.Range(func(k, v any) bool { t.Errorf("%s: %v", k, v); return true })
+
+	var deadlocksAfter int64
+	require.NoError(t, db.Get(&deadlocksAfter, `SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()`))
+	require.Equal(t, deadlocksBefore, deadlocksAfter, "the two batches deadlocked")
+	require.Zero(t, counter(t, r1.reg, "eot_queue_group_commit_split_total")+counter(t, reg2, "eot_queue_group_commit_split_total"),
+		"no batch fell back to one commit per job")
+	var sum int
+	require.NoError(t, db.Get(&sum, `SELECT sum(v) FROM gc_rows`))
+	require.Equal(t, 4, sum)
+}
+
+// waitRunning waits until n units are inside a transaction (their lane's
+// commitBatch).
+func waitRunning(t *testing.T, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		buf := make([]byte, 1<<22)
+		dump := string(buf[:runtime.Stack(buf, true)])
+		return strings.Count(dump, "queue.(*GroupCommit).commitBatch(") >= n
+	}, 10*time.Second, 10*time.Millisecond, "%d lanes never started a transaction", n)
+}
