@@ -56,7 +56,10 @@ type target struct {
 // re-checked by Postgres against its new version, whose ctid differs, and
 // is skipped: the batch then deletes fewer rows than it selected, and the
 // worker looks at the same range again rather than stopping or moving past
-// the skipped row.
+// the skipped row. The batch's rows are locked in key order (FOR UPDATE
+// under ORDER BY locks them as sorted) before the delete, the lock order
+// every writer follows (DESIGN §3.1), so the cleanup never deadlocks with
+// an ingest batch or a refresh.
 const (
 	deletePickerOrders = `
 WITH batch AS MATERIALIZED (
@@ -64,9 +67,14 @@ WITH batch AS MATERIALIZED (
     WHERE created_at < $1 AND created_at >= $2
     ORDER BY created_at
     LIMIT $3
+), locked AS MATERIALIZED (
+    SELECT ctid FROM picker_orders
+    WHERE ctid = ANY (ARRAY (SELECT ctid FROM batch))
+    ORDER BY order_nr
+    FOR UPDATE
 ), deleted AS (
     DELETE FROM picker_orders
-    WHERE ctid = ANY (ARRAY (SELECT ctid FROM batch))
+    WHERE ctid = ANY (ARRAY (SELECT ctid FROM locked))
     RETURNING created_at
 )
 SELECT (SELECT count(*) FROM batch), count(*), max(created_at) FROM deleted`
@@ -77,9 +85,14 @@ WITH batch AS MATERIALIZED (
     WHERE created_at < $1 AND created_at >= $2
     ORDER BY created_at
     LIMIT $3
+), locked AS MATERIALIZED (
+    SELECT ctid FROM orders
+    WHERE ctid = ANY (ARRAY (SELECT ctid FROM batch))
+    ORDER BY order_nr
+    FOR UPDATE
 ), deleted AS (
     DELETE FROM orders
-    WHERE ctid = ANY (ARRAY (SELECT ctid FROM batch))
+    WHERE ctid = ANY (ARRAY (SELECT ctid FROM locked))
     RETURNING created_at
 )
 SELECT (SELECT count(*) FROM batch), count(*), max(created_at) FROM deleted`
@@ -90,9 +103,14 @@ WITH batch AS MATERIALIZED (
     WHERE expires_at < $1 AND expires_at >= $2
     ORDER BY expires_at
     LIMIT $3
+), locked AS MATERIALIZED (
+    SELECT ctid FROM picker_phones
+    WHERE ctid = ANY (ARRAY (SELECT ctid FROM batch))
+    ORDER BY order_nr, picker_id
+    FOR UPDATE
 ), deleted AS (
     DELETE FROM picker_phones
-    WHERE ctid = ANY (ARRAY (SELECT ctid FROM batch))
+    WHERE ctid = ANY (ARRAY (SELECT ctid FROM locked))
     RETURNING expires_at
 )
 SELECT (SELECT count(*) FROM batch), count(*), max(expires_at) FROM deleted`
