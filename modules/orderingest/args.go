@@ -103,6 +103,9 @@ type snapshot struct {
 	Payload payload
 	// EventAt is the event's created_at, UTC, microseconds.
 	EventAt time.Time
+	// SentAt is created_at as the producer wrote it, for the error that
+	// refuses a time in the future.
+	SentAt string
 }
 
 // payload is the orders.payload JSON: the latest snapshot of the order.
@@ -178,7 +181,7 @@ func (a *OrderArgs) snapshot() (snapshot, error) {
 	}
 	at, err := tracking.ParseTime("created_at", a.CreatedAt)
 	check(err)
-	s.EventAt = at
+	s.EventAt, s.SentAt = at, a.CreatedAt
 	// Keys too long for an index, or a NUL anywhere (PostgreSQL text cannot
 	// hold one), would fail on every retry: cancel them as invalid instead.
 	for _, id := range [][2]string{{"order_nr", a.OrderNr}, {"eater_id", a.EaterID}, {"place.id", s.Payload.Place.ID}} {

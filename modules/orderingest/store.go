@@ -43,36 +43,49 @@ var statusOrder = func() pq.StringArray {
 // one's — latest created_at wins, then the status later in the list, then
 // a fixed order on the content, so the outcome never depends on delivery
 // order. first_event_at keeps the earliest time either way. updated_at
-// moves only when the row changes (the WHERE skips no-op updates).
+// moves only when the row changes (the WHERE skips no-op updates). An
+// event time more than tracking.MaxFutureSkew after the database's clock
+// writes nothing and is refused (DESIGN §3.1), checked in the same
+// statement so it costs no extra round trip.
 func upsert(ctx context.Context, tx sqlx.ExtContext, s snapshot) (result, error) {
 	payload, err := json.Marshal(s.Payload)
 	if err != nil {
 		return "", fmt.Errorf("encode payload: %w", err)
 	}
 	const q = `
-INSERT INTO orders AS o (order_nr, eater_id, payload, event_at, first_event_at)
-VALUES ($1, $2, $3, $4, $4)
-ON CONFLICT (order_nr) DO UPDATE SET
-    (eater_id, payload, event_at, first_event_at, updated_at) = (
-        SELECT CASE WHEN d.newer THEN EXCLUDED.eater_id ELSE o.eater_id END,
-               CASE WHEN d.newer THEN EXCLUDED.payload ELSE o.payload END,
-               CASE WHEN d.newer THEN EXCLUDED.event_at ELSE o.event_at END,
-               LEAST(o.first_event_at, EXCLUDED.first_event_at),
-               now()
-        FROM (SELECT (EXCLUDED.event_at, array_position($5::text[], EXCLUDED.payload->>'status'), EXCLUDED.payload, EXCLUDED.eater_id)
-                   > (o.event_at, array_position($5::text[], o.payload->>'status'), o.payload, o.eater_id) AS newer) d)
-WHERE (EXCLUDED.event_at, array_position($5::text[], EXCLUDED.payload->>'status'), EXCLUDED.payload, EXCLUDED.eater_id)
-    > (o.event_at, array_position($5::text[], o.payload->>'status'), o.payload, o.eater_id)
-   OR EXCLUDED.first_event_at < o.first_event_at
-RETURNING o.event_at = $4 AND o.payload = $3::jsonb AND o.eater_id = $2`
-	var current bool
-	err = tx.QueryRowxContext(ctx, q, s.OrderNr, s.EaterID, string(payload), s.EventAt, statusOrder).Scan(&current)
+WITH chk AS (
+    SELECT $4::timestamptz > now() + make_interval(secs => $6) AS future
+), up AS (
+    INSERT INTO orders AS o (order_nr, eater_id, payload, event_at, first_event_at)
+    SELECT $1, $2, $3, $4, $4 FROM chk WHERE NOT chk.future
+    ON CONFLICT (order_nr) DO UPDATE SET
+        (eater_id, payload, event_at, first_event_at, updated_at) = (
+            SELECT CASE WHEN d.newer THEN EXCLUDED.eater_id ELSE o.eater_id END,
+                   CASE WHEN d.newer THEN EXCLUDED.payload ELSE o.payload END,
+                   CASE WHEN d.newer THEN EXCLUDED.event_at ELSE o.event_at END,
+                   LEAST(o.first_event_at, EXCLUDED.first_event_at),
+                   now()
+            FROM (SELECT (EXCLUDED.event_at, array_position($5::text[], EXCLUDED.payload->>'status'), EXCLUDED.payload, EXCLUDED.eater_id)
+                       > (o.event_at, array_position($5::text[], o.payload->>'status'), o.payload, o.eater_id) AS newer) d)
+    WHERE (EXCLUDED.event_at, array_position($5::text[], EXCLUDED.payload->>'status'), EXCLUDED.payload, EXCLUDED.eater_id)
+        > (o.event_at, array_position($5::text[], o.payload->>'status'), o.payload, o.eater_id)
+       OR EXCLUDED.first_event_at < o.first_event_at
+    RETURNING o.event_at = $4 AND o.payload = $3::jsonb AND o.eater_id = $2 AS current
+)
+SELECT chk.future, up.current FROM chk LEFT JOIN up ON true`
+	var (
+		future  bool
+		current sql.NullBool
+	)
+	err = tx.QueryRowxContext(ctx, q, s.OrderNr, s.EaterID, string(payload), s.EventAt, statusOrder, tracking.MaxFutureSkew.Seconds()).Scan(&future, &current)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return resultStale, nil
 	case err != nil:
 		return "", fmt.Errorf("upsert order %s: %w", s.OrderNr, err)
-	case current:
+	case future:
+		return "", tracking.InFuture("created_at", s.SentAt)
+	case !current.Valid:
+		return resultStale, nil
+	case current.Bool:
 		return resultApplied, nil
 	default:
 		return resultReordered, nil

@@ -2,6 +2,7 @@ package orderingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -36,6 +37,10 @@ func (w *worker) Work(ctx context.Context, job *river.Job[OrderArgs]) error {
 	}
 	res, err := w.apply(ctx, job, s)
 	if err != nil {
+		if errors.Is(err, tracking.ErrInvalid) { // decided by the database: a time in the future
+			w.metrics.events.WithLabelValues(outcomeInvalid).Inc()
+			return river.JobCancel(fmt.Errorf("order event: %w", err))
+		}
 		if permanent(err) {
 			w.metrics.events.WithLabelValues(outcomeInvalid).Inc()
 			return river.JobCancel(fmt.Errorf("%w: %w", tracking.ErrInvalid, err))

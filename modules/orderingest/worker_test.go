@@ -190,10 +190,17 @@ BEGIN RAISE EXCEPTION 'value rejected' USING ERRCODE = '22023'; END $$;
 CREATE TRIGGER reject_x5 BEFORE INSERT ON orders FOR EACH ROW
 WHEN (NEW.order_nr = 'x5') EXECUTE FUNCTION reject_x5();`)
 	require.NoError(t, err)
+	tomorrow := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
 	for name, tc := range map[string]struct {
 		args string
 		want string
 	}{
+		// DESIGN §3.1: more than 5 minutes after PostgreSQL's now() would
+		// win the ordering rule against every real event.
+		"a day ahead": {`{"order_nr":"x6","eater_id":"e","flow_type":"native","status":"created","place":{"id":"1","name":"P"},"created_at":"` + tomorrow + `"}`,
+			`invalid created_at: in the future (got "` + tomorrow + `")`},
+		"year 2099": {`{"order_nr":"x7","eater_id":"e","flow_type":"native","status":"created","place":{"id":"1","name":"P"},"created_at":"2099-01-02T03:04:05+03:00"}`,
+			`invalid created_at: in the future (got "2099-01-02T03:04:05+03:00")`},
 		"unknown status": {`{"order_nr":"x1","eater_id":"e","flow_type":"native","status":"eaten","place":{"id":"1","name":"P"},"created_at":"2026-01-02T03:04:05Z"}`,
 			`invalid status: unknown order status (got "eaten")`},
 		"wrong JSON type": {`{"order_nr":"x2","eater_id":"e","flow_type":"native","status":"created","place":{"id":40,"name":"P"},"created_at":"2026-01-02T03:04:05Z"}`,
@@ -222,7 +229,27 @@ WHEN (NEW.order_nr = 'x5') EXECUTE FUNCTION reject_x5();`)
 	var n int
 	require.NoError(t, b.db.Get(&n, `SELECT count(*) FROM orders`))
 	require.Zero(t, n, "a cancelled event writes nothing")
-	require.Equal(t, 5.0, counter(t, b, "invalid"))
+	require.Equal(t, 7.0, counter(t, b, "invalid"))
+}
+
+// TestWorkerAcceptsSkewUpToFiveMinutes: a producer's clock a little ahead
+// is accepted as sent (DESIGN §3.1), and a refused future event leaves the
+// order free for the real ones that follow.
+func TestWorkerAcceptsSkewUpToFiveMinutes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	ahead := time.Now().Add(4 * time.Minute)
+	id := b.insert(t, event("s1", "e", tracking.OrderCreated, ahead))
+	require.Equal(t, rivertype.JobStateCompleted, b.awaitJob(t, id, rivertype.JobStateCompleted, rivertype.JobStateCancelled).State)
+
+	future := b.insert(t, event("s2", "e", tracking.OrderTaken, time.Now().Add(time.Hour)))
+	require.Equal(t, rivertype.JobStateCancelled, b.awaitJob(t, future, rivertype.JobStateCompleted, rivertype.JobStateCancelled).State)
+	real := b.insert(t, event("s2", "e", tracking.OrderCreated, time.Now()))
+	require.Equal(t, rivertype.JobStateCompleted, b.awaitJob(t, real, rivertype.JobStateCompleted, rivertype.JobStateCancelled).State)
+	var status string
+	require.NoError(t, b.db.GetContext(ctx, &status, `SELECT payload->>'status' FROM orders WHERE order_nr = 's2'`))
+	require.Equal(t, "created", status)
 }
 
 // TestWorkerRetriesAndWritesRowWithCompletion: when completing the job fails
