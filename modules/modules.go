@@ -24,6 +24,9 @@ var Module = fx.Options(
 	webapp.Module,
 	pickerupdater.Module,
 	cleanup.Module,
+	// picker-updater applies eats-picker-orders' answers through
+	// picker-ingest's apply function, the one module-to-module edge.
+	fx.Provide(fx.Annotate(func(a *pickeringest.Applier) *pickeringest.Applier { return a }, fx.As(new(pickerupdater.Applier)))),
 )
 
 // ExperimentDefinitions are the experiments the modules register with the
