@@ -24,11 +24,13 @@ var Module = fx.Options(
 	widget.Module,
 	pickerupdater.Module,
 	cleanup.Module,
-	// tracking-presenter looks picker phones up through picker-ingest's cache.
-	fx.Provide(fx.Annotate(
-		func(l *pickeringest.PhoneLookup) *pickeringest.PhoneLookup { return l },
-		fx.As(new(trackingpresenter.Phones)),
-	)),
+	// Where modules meet: each consumer's interface bound to the type that
+	// implements it. tracking-presenter looks picker phones up through
+	// picker-ingest's cache; picker-updater applies eats-picker-orders'
+	// answers through picker-ingest's apply function (the one edge between
+	// modules in code).
+	bind[*pickeringest.PhoneLookup, trackingpresenter.Phones](),
+	bind[*pickeringest.Applier, pickerupdater.Applier](),
 )
 
 // ExperimentDefinitions are the experiments the modules register with the
@@ -43,4 +45,10 @@ func ExperimentDefinitions() []experiments.Definition {
 		trackingpresenter.CallPicker.Definition(),
 		trackingpresenter.ContactUs.Definition(),
 	}
+}
+
+// bind provides I, a consumer's interface, as the graph's T (fx.As checks
+// at start that T implements I).
+func bind[T, I any]() fx.Option {
+	return fx.Provide(fx.Annotate(func(t T) T { return t }, fx.As(new(I))))
 }

@@ -207,7 +207,7 @@ eats-orders-tracking demo: eater %q, %d orders, about %s
   Ctrl-C stops the demo.
 
 `, demoEater, 4, total.Round(time.Second), demoURL(port, d.speed), demoSpeedNote(d.speed),
-		pickeringest.QueueName, orderingest.Kind, d.fake.URL(), d.Env["PICKER_UPDATER_INTERVAL"])
+		pickeringest.Kind, orderingest.Kind, d.fake.URL(), d.Env["PICKER_UPDATER_INTERVAL"])
 }
 
 // demoPoll is how often the widget polls (meta.checkAfter, DESIGN §4.1);

@@ -13,8 +13,8 @@ import (
 	"github.com/eats/eats-orders-tracking/modules/tracking"
 )
 
-// QueueName is the River queue and the job kind of picker-order events.
-const QueueName = "eats_orders_tracking_picker_orders"
+// Kind is the River job kind of picker-order events, and their queue.
+const Kind = "eats_orders_tracking_picker_orders"
 
 // Field names of the event, as procaas sends them (DESIGN §3.1).
 const (
@@ -34,7 +34,7 @@ const (
 // one picker-order event in procaas' snake_case JSON (DESIGN §3.1).
 //
 // A Go producer fills the typed fields. A decoded job keeps the JSON it was
-// inserted with, and the worker validates that with Parse: unknown
+// inserted with, and the worker validates that with parse: unknown
 // top-level fields are ignored, a wrong or missing field cancels the job
 // with an error that names it. The typed fields of a decoded job are filled
 // on a best-effort basis and are not validated.
@@ -55,18 +55,18 @@ type PickerOrderArgs struct {
 }
 
 // Kind is the River job kind.
-func (PickerOrderArgs) Kind() string { return QueueName }
+func (PickerOrderArgs) Kind() string { return Kind }
 
 // InsertOpts puts the job on its queue.
-func (PickerOrderArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: QueueName} }
+func (PickerOrderArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: Kind} }
 
-// UnmarshalJSON never fails: it keeps the JSON for Parse, so a malformed
+// UnmarshalJSON never fails: it keeps the JSON for parse, so a malformed
 // event reaches the worker and is cancelled with a clear error instead of
 // failing in River's decoder and being retried.
 func (a *PickerOrderArgs) UnmarshalJSON(b []byte) error {
 	type plain PickerOrderArgs
 	var p plain
-	_ = json.Unmarshal(b, &p) // best effort; Parse reports what is wrong
+	_ = json.Unmarshal(b, &p) // best effort; parse reports what is wrong
 	*a = PickerOrderArgs(p)
 	a.raw = bytes.Clone(b)
 	return nil
@@ -90,7 +90,8 @@ type Forwarding struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// Event is one validated picker event (what Parse returns).
+// Event is one picker event as Applier.Apply takes it: what parse returns
+// for a job, or what picker-updater builds from eats-picker-orders' answer.
 type Event struct {
 	Type       tracking.EventType
 	OrderNr    string
@@ -106,14 +107,14 @@ type Event struct {
 	CreatedAtFromJob bool
 }
 
-// Parse validates one picker event, given as the JSON of the job's args
+// parse validates one picker event, given as the JSON of the job's args
 // or of the HTTP body. jobCreatedAt stands in for a missing or null
 // created_at. An event type this service does not apply (ITEM_*, or one
 // unknown today) gives an Event with only Type set and no error: its other
 // fields are not validated. Errors are *tracking.FieldError (joined when
 // several fields are wrong), named by their JSON path, phone values masked;
 // with an error the Event holds at most Type and OrderNr, for logs.
-func Parse(raw []byte, jobCreatedAt time.Time) (Event, error) {
+func parse(raw []byte, jobCreatedAt time.Time) (Event, error) {
 	if !utf8.Valid(raw) {
 		return Event{}, tracking.Invalid("event", "not valid UTF-8", "")
 	}

@@ -53,7 +53,7 @@ func without(ev map[string]any, k string) map[string]any {
 
 func TestParseValid(t *testing.T) {
 	t.Parallel()
-	ev, err := Parse(mustJSON(t, with(statusChange(), "from_the_future", map[string]any{"x": 1})), jobTime)
+	ev, err := parse(mustJSON(t, with(statusChange(), "from_the_future", map[string]any{"x": 1})), jobTime)
 	require.NoError(t, err)
 	require.Equal(t, Event{
 		Type: tracking.EventStatusChange, OrderNr: "230101-100001", Status: tracking.PickerPicking,
@@ -61,13 +61,13 @@ func TestParseValid(t *testing.T) {
 		CreatedAt: time.Date(2025, 3, 1, 7, 0, 0, 123456000, time.UTC), // UTC, microseconds
 	}, ev)
 
-	ev, err = Parse(mustJSON(t, phoneReady()), jobTime)
+	ev, err = parse(mustJSON(t, phoneReady()), jobTime)
 	require.NoError(t, err)
 	require.Equal(t, &Forwarding{Phone: "+79991234567,,123", ExpiresAt: time.Date(2025, 3, 1, 11, 0, 0, 0, time.UTC)}, ev.Forwarding)
 	require.Equal(t, "p-1", ev.PickerID)
 
 	// Optional fields absent or null.
-	ev, err = Parse(mustJSON(t, with(without(without(statusChange(), "picker_id"), "customer_id"), "customer_picker_phone_forwarding", nil)), jobTime)
+	ev, err = parse(mustJSON(t, with(without(without(statusChange(), "picker_id"), "customer_id"), "customer_picker_phone_forwarding", nil)), jobTime)
 	require.NoError(t, err)
 	require.Empty(t, ev.PickerID)
 	require.Empty(t, ev.CustomerID)
@@ -80,12 +80,12 @@ func TestParseCreatedAtMissingUsesJobTime(t *testing.T) {
 		"missing": mustJSON(t, without(statusChange(), "created_at")),
 		"null":    mustJSON(t, with(statusChange(), "created_at", nil)),
 	} {
-		ev, err := Parse(raw, jobTime)
+		ev, err := parse(raw, jobTime)
 		require.NoError(t, err, name)
 		require.True(t, ev.CreatedAtFromJob, name)
 		require.Equal(t, tracking.Normalize(jobTime), ev.CreatedAt, name)
 	}
-	ev, err := Parse(mustJSON(t, statusChange()), jobTime)
+	ev, err := parse(mustJSON(t, statusChange()), jobTime)
 	require.NoError(t, err)
 	require.False(t, ev.CreatedAtFromJob)
 }
@@ -93,7 +93,7 @@ func TestParseCreatedAtMissingUsesJobTime(t *testing.T) {
 func TestParseIgnoredTypesValidateNothingElse(t *testing.T) {
 	t.Parallel()
 	for _, typ := range []string{"ITEM_ADD", "ITEM_REPLACE", "ITEM_SOFT_DELETE", "ITEM_PICKED", "SOMETHING_NEW", "status_change"} {
-		ev, err := Parse(mustJSON(t, map[string]any{"event_type": typ, "order_nr": 42, "order_status": "bogus", "created_at": "yesterday"}), jobTime)
+		ev, err := parse(mustJSON(t, map[string]any{"event_type": typ, "order_nr": 42, "order_status": "bogus", "created_at": "yesterday"}), jobTime)
 		require.NoError(t, err, typ)
 		require.Equal(t, Event{Type: tracking.EventType(typ)}, ev, typ)
 		require.False(t, ev.Type.Applied())
@@ -147,7 +147,7 @@ func TestParseInvalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Parse(mustJSON(t, tt.input), jobTime)
+			_, err := parse(mustJSON(t, tt.input), jobTime)
 			require.Error(t, err)
 			require.ErrorIs(t, err, tracking.ErrInvalid)
 			var fe *tracking.FieldError
@@ -160,7 +160,7 @@ func TestParseInvalid(t *testing.T) {
 func TestParseReportsEveryBadField(t *testing.T) {
 	t.Parallel()
 	raw := mustJSON(t, map[string]any{"event_type": "PICKER_PHONE_FORWARDING_READY", "order_status": "nope", "created_at": "x"})
-	ev, err := Parse(raw, jobTime)
+	ev, err := parse(raw, jobTime)
 	require.Error(t, err)
 	require.Equal(t, tracking.EventPickerPhoneForwardingReady, ev.Type, "the type stays known for metrics")
 	var fields []string
@@ -181,7 +181,7 @@ func TestParseNeverShowsAWholePhone(t *testing.T) {
 		phone,
 		[]any{phone},
 	} {
-		_, err := Parse(mustJSON(t, with(phoneReady(), "customer_picker_phone_forwarding", fwd)), jobTime)
+		_, err := parse(mustJSON(t, with(phoneReady(), "customer_picker_phone_forwarding", fwd)), jobTime)
 		require.Error(t, err)
 		require.NotContains(t, err.Error(), "9991234567")
 		require.Contains(t, err.Error(), "4567")
@@ -190,7 +190,7 @@ func TestParseNeverShowsAWholePhone(t *testing.T) {
 
 func TestParseRejectsInvalidUTF8(t *testing.T) {
 	t.Parallel()
-	_, err := Parse([]byte("{\"event_type\":\"STATUS_CHANGE\",\"order_nr\":\"\xff\"}"), jobTime)
+	_, err := parse([]byte("{\"event_type\":\"STATUS_CHANGE\",\"order_nr\":\"\xff\"}"), jobTime)
 	require.EqualError(t, err, `invalid event: not valid UTF-8 (got "")`)
 }
 
@@ -204,7 +204,7 @@ func TestArgsKeepTheirJSON(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, string(raw), string(out))
 
-	// Undecodable field types never fail River's decoding: Parse reports them.
+	// Undecodable field types never fail River's decoding: parse reports them.
 	bad := []byte(`{"event_type":"STATUS_CHANGE","order_nr":7,"created_at":false}`)
 	require.NoError(t, json.Unmarshal(bad, &args))
 	out, err = json.Marshal(args)
@@ -215,11 +215,11 @@ func TestArgsKeepTheirJSON(t *testing.T) {
 	out, err = json.Marshal(PickerOrderArgs{EventType: tracking.EventStatusChange, OrderNr: "1", OrderStatus: tracking.PickerNew, PlaceID: "40"})
 	require.NoError(t, err)
 	require.JSONEq(t, `{"event_type":"STATUS_CHANGE","order_nr":"1","order_status":"new","place_id":"40"}`, string(out))
-	require.Equal(t, QueueName, PickerOrderArgs{}.Kind())
-	require.Equal(t, QueueName, PickerOrderArgs{}.InsertOpts().Queue)
+	require.Equal(t, Kind, PickerOrderArgs{}.Kind())
+	require.Equal(t, Kind, PickerOrderArgs{}.InsertOpts().Queue)
 }
 
-// FuzzParse: Parse never panics; it either returns tracking field errors
+// FuzzParse: parse never panics; it either returns tracking field errors
 // (never a whole phone number) or an event that satisfies its type's rules
 // and survives a round trip through the args type unchanged.
 func FuzzParse(f *testing.F) {
@@ -238,7 +238,7 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		ev, err := Parse(raw, jobTime)
+		ev, err := parse(raw, jobTime)
 		if err != nil {
 			require.ErrorIs(t, err, tracking.ErrInvalid)
 			for _, e := range flatten(err) {
@@ -268,7 +268,7 @@ func FuzzParse(f *testing.F) {
 			EventType: ev.Type, OrderNr: ev.OrderNr, OrderStatus: ev.Status, PlaceID: ev.PlaceID,
 			CustomerID: ev.CustomerID, PickerID: ev.PickerID, CustomerPickerPhoneForwarding: ev.Forwarding, CreatedAt: ev.CreatedAt,
 		}
-		again, err := Parse(mustJSON(t, args), jobTime.Add(time.Hour))
+		again, err := parse(mustJSON(t, args), jobTime.Add(time.Hour))
 		require.NoError(t, err)
 		want := ev
 		want.CreatedAtFromJob = false

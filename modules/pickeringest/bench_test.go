@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/stretchr/testify/require"
@@ -69,7 +67,7 @@ func BenchmarkIngest(b *testing.B) {
 	require.NoError(b, err)
 	ingestCfg, err := pickeringest.ParseConfig(config.Environment(cfg.env))
 	require.NoError(b, err)
-	cfg.conns, cfg.workers, cfg.lanes = platform.DatabaseMaxConns, ingestCfg.MaxWorkers, ingestCfg.CommitLanes
+	cfg.conns, cfg.workers, cfg.lanes = platform.DatabaseMaxConns, ingestCfg.Workers, ingestCfg.CommitLanes
 	events := benchEvents(cfg.events, cfg.orders)
 
 	if only := os.Getenv("BENCH_ONLY"); only != "" { // tuning: one phase
@@ -115,7 +113,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.ReportMetric(noop, "noop_jobs/s")
 		b.ReportMetric(ingest/bare, "ingest/bare")
 		b.ReportMetric(float64(p99.Microseconds())/1000, "p99_ms")
-		fmt.Fprintf(os.Stderr, "\nbench:ingest — %d events over %d orders, MaxWorkers %d, commit lanes %d, DATABASE_MAX_CONNS %d, change-feed triggers %s\n",
+		fmt.Fprintf(os.Stderr, "\nbench:ingest — %d events over %d orders, Workers %d, commit lanes %d, DATABASE_MAX_CONNS %d, change-feed triggers %s\n",
 			cfg.events, cfg.orders, cfg.workers, cfg.lanes, cfg.conns, map[bool]string{true: "off", false: "on"}[cfg.noFeed])
 		fmt.Fprintf(os.Stderr, "load average (1 min) after each phase: %s %s %s %s %s\n", load1, load2, load3, load4, load5)
 		fmt.Fprintf(os.Stderr, "| bare upsert (%d conns) | %.0f /s (before %.0f, after %.0f) |\n", cfg.conns, bare, bare1, bare2)
@@ -219,10 +217,7 @@ func benchBare(b *testing.B, cfg benchConfig, events []pickeringest.Event) float
 	require.NoError(b, err)
 	defer db.Close()
 	ctx := context.Background()
-	logger := slog.New(slog.DiscardHandler)
-	phones, err := pickeringest.NewPhoneLookup(nil, prometheus.NewRegistry(), logger)
-	require.NoError(b, err)
-	applier, err := pickeringest.NewApplier(db, phones, prometheus.NewRegistry(), logger)
+	bareUpsert, err := pickeringest.NewBareUpsert(db)
 	require.NoError(b, err)
 	next := make(chan pickeringest.Event, len(events))
 	for _, ev := range events {
@@ -235,7 +230,7 @@ func benchBare(b *testing.B, cfg benchConfig, events []pickeringest.Event) float
 	for range cfg.conns {
 		wg.Go(func() {
 			for ev := range next {
-				if err := pickeringest.BareUpsert(ctx, applier, ev); err != nil {
+				if err := bareUpsert(ctx, ev); err != nil {
 					failed.Add(1)
 				}
 			}
@@ -315,12 +310,12 @@ func benchIngest(b *testing.B, cfg benchConfig, events []pickeringest.Event) flo
 	for i, ev := range events {
 		args[i] = argsJSON(ev)
 	}
-	insertJobs(b, env["DATABASE_URL"], pickeringest.QueueName, args)
+	insertJobs(b, env["DATABASE_URL"], pickeringest.Kind, args)
 	var done atomic.Int64
 	start := time.Now()
 	a, db, _ := startService(b, env, pickeringest.WithHooks(nil, func(int64, pickeringest.PickerOrderArgs) { done.Add(1) }))
 	defer stopService(b, a)
-	end := waitDone(b, db, pickeringest.QueueName, len(events), &done)
+	end := waitDone(b, db, pickeringest.Kind, len(events), &done)
 	return float64(len(events)) / end.Sub(start).Seconds()
 }
 

@@ -8,11 +8,11 @@ import (
 
 // Config tunes picker-ingest. Every field has a working default.
 type Config struct {
-	// MaxWorkers is how many picker events one replica works at once (and
+	// Workers is how many picker events one replica works at once (and
 	// the most one group-commit transaction takes); workers wait for a
 	// commit lane rather than holding connections. docs/benchmarks.md
 	// (bench:ingest) shows how the defaults were chosen.
-	MaxWorkers int `env:"PICKER_INGEST_MAX_WORKERS" envDefault:"50"`
+	Workers int `env:"PICKER_INGEST_MAX_WORKERS" envDefault:"50"`
 	// CommitLanes is how many transactions apply events at once; each
 	// commits the events waiting for it together (queue.GroupCommit) and
 	// holds one database connection while it runs.
@@ -21,8 +21,8 @@ type Config struct {
 
 // Validate names the variable that is wrong.
 func (c *Config) Validate() error {
-	if c.MaxWorkers < 1 || c.MaxWorkers > 10_000 {
-		return fmt.Errorf("PICKER_INGEST_MAX_WORKERS: must be between 1 and 10000 (got %d)", c.MaxWorkers)
+	if c.Workers < 1 || c.Workers > 10_000 {
+		return fmt.Errorf("PICKER_INGEST_MAX_WORKERS: must be between 1 and 10000 (got %d)", c.Workers)
 	}
 	if c.CommitLanes < 1 || c.CommitLanes > 1_000 {
 		return fmt.Errorf("PICKER_INGEST_COMMIT_LANES: must be between 1 and 1000 (got %d)", c.CommitLanes)
@@ -30,7 +30,7 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// ParseConfig reads Config from the environment.
-func ParseConfig(environ config.Environment) (Config, error) {
+// parseConfig reads Config from the environment.
+func parseConfig(environ config.Environment) (Config, error) {
 	return config.Parse[Config](environ)
 }

@@ -5,7 +5,7 @@
 //
 // # One path for every event
 //
-// Parse is the only validation of outside input: the worker, the internal
+// parse is the only validation of outside input: the worker, the internal
 // HTTP endpoint (POST /internal/eats-orders-tracking/v1/picker-orders/events)
 // and the fuzz target all call it. It returns an Event or tracking.FieldErrors
 // that name the field and the (masked) value.
@@ -28,7 +28,7 @@
 // The worker applies the event and completes the job in one transaction,
 // shared with other waiting events by queue.GroupCommit (one commit for
 // many jobs), so a crash leaves both or neither. After the commit,
-// Applier.AfterCommit writes the Redis phone cache entry; a failed write is
+// Applied.AfterCommit writes the Redis phone cache entry; a failed write is
 // logged and counted, never retried. PhoneLookup is the read-through side of
 // that cache for the tracking presenter.
 //

@@ -39,7 +39,7 @@ func (s *service) insertSQL(t *testing.T, args string) int64 {
 	tx, err := s.DB.Beginx()
 	require.NoError(t, err)
 	defer tx.Rollback() //nolint:errcheck
-	require.NoError(t, tx.Get(&id, `INSERT INTO river_job (kind, queue, args) VALUES ($1, $1, $2) RETURNING id`, pickeringest.QueueName, args))
+	require.NoError(t, tx.Get(&id, `INSERT INTO river_job (kind, queue, args) VALUES ($1, $1, $2) RETURNING id`, pickeringest.Kind, args))
 	_, err = tx.Exec(`SELECT pg_notify(current_schema() || '.river_insert', '{"queue":"eats_orders_tracking_picker_orders"}')`)
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit())

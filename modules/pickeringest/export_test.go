@@ -2,8 +2,10 @@ package pickeringest
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"go.uber.org/fx"
 
@@ -26,23 +28,36 @@ func WithHooks(before func(ctx context.Context, tx *sqlx.Tx, jobID int64, attemp
 	return fx.Supply(h)
 }
 
-// BareUpsert runs the statement Apply runs for ev, alone, outside any
-// transaction (autocommit, prepared once like Apply's): the benchmark's
-// baseline.
-func BareUpsert(ctx context.Context, a *Applier, ev Event) error {
-	p := a.upsertOrder
-	if ev.Type == tracking.EventPickerPhoneForwardingReady {
-		p = a.upsertPhone
+// ParseConfig is parseConfig, for the benchmark's report of the defaults.
+var ParseConfig = parseConfig
+
+// EventsPath is the internal endpoint's path, for the HTTP tests.
+const EventsPath = eventsPath
+
+// NewBareUpsert returns a function that runs the statement Apply runs for
+// ev, alone, outside any transaction (autocommit, prepared once like
+// Apply's): the benchmark's baseline.
+func NewBareUpsert(db *sqlx.DB) (func(ctx context.Context, ev Event) error, error) {
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		return nil, err
 	}
-	query := func(args ...any) *sqlx.Row { return p.db.QueryRowxContext(ctx, p.q, args...) }
-	if stmt := p.ready(); stmt != nil {
-		query = func(args ...any) *sqlx.Row { return stmt.QueryRowxContext(ctx, args...) }
-	}
-	var err error
-	if p == a.upsertPhone {
-		_, _, err = upsertPickerPhone(query, ev)
-	} else {
-		_, err = upsertPickerOrder(query, ev)
-	}
-	return err
+	a := newApplier(db, newPhoneLookup(nil, m, slog.New(slog.DiscardHandler)), m)
+	return func(ctx context.Context, ev Event) error {
+		p := a.upsertOrder
+		if ev.Type == tracking.EventPickerPhoneForwardingReady {
+			p = a.upsertPhone
+		}
+		query := func(args ...any) *sqlx.Row { return p.db.QueryRowxContext(ctx, p.q, args...) }
+		if stmt := p.ready(); stmt != nil {
+			query = func(args ...any) *sqlx.Row { return stmt.QueryRowxContext(ctx, args...) }
+		}
+		var err error
+		if p == a.upsertPhone {
+			_, _, err = upsertPickerPhone(query, ev)
+		} else {
+			_, err = upsertPickerOrder(query, ev)
+		}
+		return err
+	}, nil
 }

@@ -1,11 +1,9 @@
 package pickeringest
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +23,7 @@ type testBundle struct {
 	redis   *cache.Redis
 	phones  *PhoneLookup
 	applier *Applier
-	logs    *syncBuffer
+	logs    *pgtest.SafeBuffer
 }
 
 func setup(t *testing.T) *testBundle {
@@ -37,13 +35,13 @@ func setup(t *testing.T) *testBundle {
 
 func setupWith(t *testing.T, db *sqlx.DB, r *cache.Redis) *testBundle {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &pgtest.SafeBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := prometheus.NewRegistry()
-	phones, err := NewPhoneLookup(r, reg, logger)
+	m, err := newMetrics(reg)
 	require.NoError(t, err)
-	applier, err := NewApplier(db, phones, reg, logger)
-	require.NoError(t, err)
+	phones := newPhoneLookup(r, m, logger)
+	applier := newApplier(db, phones, m)
 	return &testBundle{db: db, redis: r, phones: phones, applier: applier, logs: logs}
 }
 
@@ -57,7 +55,7 @@ func (b *testBundle) apply(t testing.TB, ev Event) Applied {
 	applied, err := b.applier.Apply(ctx, tx, ev)
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit())
-	b.applier.AfterCommit(ctx, applied)
+	applied.AfterCommit(ctx)
 	return applied
 }
 
@@ -114,22 +112,4 @@ func value(t testing.TB, m prometheus.Metric) float64 {
 		return float64(h.GetSampleCount())
 	}
 	return out.GetCounter().GetValue()
-}
-
-// syncBuffer collects log lines from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -15,11 +15,11 @@ import (
 	"github.com/eats/eats-orders-tracking/platform/queue"
 )
 
-// EventsPath is where producers without River access post picker events.
-const EventsPath = "/internal/eats-orders-tracking/v1/picker-orders/events"
+// eventsPath is where producers without River access post picker events.
+const eventsPath = "/internal/eats-orders-tracking/v1/picker-orders/events"
 
-// EnqueuedEvent is the 202 answer: the River job that will apply the event.
-type EnqueuedEvent struct {
+// enqueuedEvent is the 202 answer: the River job that will apply the event.
+type enqueuedEvent struct {
 	JobID int64 `json:"job_id" doc:"ID of the River job in queue eats_orders_tracking_picker_orders (see /riverui/)"`
 }
 
@@ -28,10 +28,10 @@ type postEventInput struct {
 }
 
 type postEventOutput struct {
-	Body EnqueuedEvent
+	Body enqueuedEvent
 }
 
-// eventBody keeps the request body as sent: Parse validates it (the same
+// eventBody keeps the request body as sent: parse validates it (the same
 // rules as the worker), and the job stores it as is, unknown fields
 // included. huma only documents it.
 type eventBody struct{ raw []byte }
@@ -103,25 +103,25 @@ func eventSchema() *huma.Schema {
 func ptr[T any](v T) *T { return &v }
 
 // newOperations registers the internal endpoint that validates an event
-// with Parse and enqueues it.
+// with parse and enqueues it.
 func newOperations(client *queue.Client, logger *slog.Logger) httpapi.Operations {
 	return func(api huma.API) {
 		huma.Register(api, httpapi.Internal(huma.Operation{
 			OperationID: "postPickerOrderEvent",
 			Method:      http.MethodPost,
-			Path:        EventsPath,
+			Path:        eventsPath,
 			Summary:     "Enqueue a picker-order event",
 			Description: "Validates the event with the same rules as the queue's worker (422 names the field in errors[].location, " +
 				"e.g. body.order_nr) and enqueues it in queue eats_orders_tracking_picker_orders. " +
 				"A missing created_at is allowed: the job's insertion time is used.",
 			DefaultStatus: http.StatusAccepted,
-			// Parse validates, so that unknown event types and fields pass
+			// parse validates, so that unknown event types and fields pass
 			// and every error reads like the worker's.
 			SkipValidateBody: true,
 			MaxBodyBytes:     64 << 10,
 			Errors:           []int{http.StatusUnauthorized, http.StatusNotFound, http.StatusUnprocessableEntity},
 		}), func(ctx context.Context, in *postEventInput) (*postEventOutput, error) {
-			if _, err := Parse(in.Body.raw, time.Now()); err != nil {
+			if _, err := parse(in.Body.raw, time.Now()); err != nil {
 				return nil, invalidEvent(err)
 			}
 			res, err := client.Insert(ctx, PickerOrderArgs{raw: in.Body.raw}, nil)
@@ -129,7 +129,7 @@ func newOperations(client *queue.Client, logger *slog.Logger) httpapi.Operations
 				logger.ErrorContext(ctx, "enqueue picker event", "err", err)
 				return nil, huma.Error500InternalServerError("could not enqueue the event; retry later")
 			}
-			return &postEventOutput{Body: EnqueuedEvent{JobID: res.Job.ID}}, nil
+			return &postEventOutput{Body: enqueuedEvent{JobID: res.Job.ID}}, nil
 		})
 	}
 }

@@ -111,7 +111,7 @@ func TestPostEventRejectsInvalidEvents(t *testing.T) {
 		require.Equal(t, c.want, got, c.body)
 		require.NotContains(t, string(body), "9991234567", "phones are masked")
 	}
-	require.Zero(t, s.count(t, "river_job WHERE queue = '"+pickeringest.QueueName+"'"), "nothing enqueued")
+	require.Zero(t, s.count(t, "river_job WHERE queue = '"+pickeringest.Kind+"'"), "nothing enqueued")
 
 	// Not JSON at all: huma's decoder answers, also 422 at location body.
 	code, _, body := s.post(t, `{"event_type":`, apptest.Internal())

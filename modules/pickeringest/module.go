@@ -14,16 +14,17 @@ import (
 
 // Module is picker-ingest: the worker of queue
 // eats_orders_tracking_picker_orders, the internal endpoint that enqueues
-// events, and the Applier and PhoneLookup other modules reuse.
+// events, and the Applier and PhoneLookup other modules reuse (through
+// their own interfaces, bound in modules/modules.go).
 var Module = fx.Module("picker-ingest",
 	fx.Decorate(func(l *slog.Logger) *slog.Logger { return logging.ForModule(l, "picker-ingest") }),
-	fx.Provide(NewPhoneLookup, NewApplier),
-	fx.Provide(fx.Private, ParseConfig, newWorkerMetrics, newWorker, groupCommit),
+	fx.Provide(newPhoneLookup, newApplier),
+	fx.Provide(fx.Private, parseConfig, newMetrics, newWorker, groupCommit),
 	queue.AsWorkers(func(w *worker) queue.Workers {
 		return func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) }
 	}),
 	queue.AsQueue(func(cfg Config) queue.Queue {
-		return queue.Queue{Name: QueueName, MaxWorkers: cfg.MaxWorkers}
+		return queue.Queue{Name: Kind, MaxWorkers: cfg.Workers}
 	}),
 	httpapi.AsOperations(newOperations),
 )
@@ -33,7 +34,7 @@ type workerParams struct {
 
 	Commits *queue.GroupCommit
 	Applier *Applier
-	Metrics *workerMetrics
+	Metrics *metrics
 	Logger  *slog.Logger
 	Hooks   *hooks `optional:"true"`
 }
@@ -45,5 +46,5 @@ func newWorker(p workerParams) *worker {
 // groupCommit commits the module's events; one lane's batch is at most what
 // one replica works at once.
 var groupCommit = queue.GroupCommitFor(func(cfg Config) queue.GroupCommitOptions {
-	return queue.GroupCommitOptions{Name: QueueName, Lanes: cfg.CommitLanes, MaxBatch: cfg.MaxWorkers, Timeout: 30 * time.Second}
+	return queue.GroupCommitOptions{Name: Kind, Lanes: cfg.CommitLanes, MaxBatch: cfg.Workers, Timeout: 30 * time.Second}
 })

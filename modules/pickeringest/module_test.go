@@ -12,7 +12,6 @@ import (
 
 	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/platform"
-	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 	"github.com/eats/eats-orders-tracking/platform/queue"
 )
@@ -38,20 +37,9 @@ func TestModuleStartsAndStops(t *testing.T) {
 	a.RequireStart()
 	require.NotNil(t, applier)
 	require.NotNil(t, phones)
-	require.Contains(t, queues, queue.Queue{Name: pickeringest.QueueName, MaxWorkers: 7})
+	require.Contains(t, queues, queue.Queue{Name: pickeringest.Kind, MaxWorkers: 7})
 	_, ok, err := phones.Lookup(context.Background(), db, "o", "p", time.Now())
 	require.NoError(t, err)
 	require.False(t, ok)
 	a.RequireStop()
-}
-
-func TestConfigIsValidated(t *testing.T) {
-	t.Parallel()
-	cfg, err := pickeringest.ParseConfig(config.Environment{})
-	require.NoError(t, err)
-	require.Equal(t, 50, cfg.MaxWorkers)
-	_, err = pickeringest.ParseConfig(config.Environment{"PICKER_INGEST_MAX_WORKERS": "0"})
-	require.ErrorContains(t, err, "PICKER_INGEST_MAX_WORKERS")
-	_, err = pickeringest.ParseConfig(config.Environment{"PICKER_INGEST_MAX_WORKERS": "many"})
-	require.ErrorContains(t, err, "PICKER_INGEST_MAX_WORKERS")
 }

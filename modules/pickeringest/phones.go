@@ -15,7 +15,6 @@ import (
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
 	"github.com/eats/eats-orders-tracking/platform/cache"
-	"github.com/eats/eats-orders-tracking/platform/metrics"
 )
 
 // phoneCacheTTL is the longest a phone stays in Redis (DESIGN §6): a missed
@@ -24,45 +23,30 @@ const phoneCacheTTL = 60 * time.Second
 
 // PhoneLookup reads forwarding phones through the Redis cache: Redis first,
 // PostgreSQL on a miss or any Redis error (or with Redis off), filling the
-// cache from what it read. It also writes the entries that Applier.AfterCommit
+// cache from what it read. It also writes the entries that Applied.AfterCommit
 // asks for.
 type PhoneLookup struct {
-	redis       *cache.Redis // nil: no cache
-	logger      *slog.Logger
-	lookups     *prometheus.CounterVec
-	writeErrors prometheus.Counter
-	now         func() time.Time
+	redis   *cache.Redis // nil: no cache
+	logger  *slog.Logger
+	metrics *metrics
+	now     func() time.Time
 }
 
-// Cache lookup results, the label values of eot_picker_phone_cache_total.
-const (
-	cacheHit   = "hit"
-	cacheMiss  = "miss"
-	cacheError = "error"
-)
-
-// NewPhoneLookup builds the lookup; r may be nil (cache off).
+// NewPhoneLookup builds a lookup with metrics of its own in reg, outside the
+// module; r may be nil (cache off). The module builds its own with
+// newPhoneLookup. It is exported only for trackingpresenter's tests, which
+// read phones through a real lookup without picker-ingest's worker.
 func NewPhoneLookup(r *cache.Redis, reg prometheus.Registerer, logger *slog.Logger) (*PhoneLookup, error) {
-	l := &PhoneLookup{
-		redis:  r,
-		logger: logger,
-		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: metrics.Namespace, Name: "picker_phone_cache_total",
-			Help: "Phone cache lookups by result: hit, miss (read from PostgreSQL), error (Redis failed; read from PostgreSQL).",
-		}, []string{"result"}),
-		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: metrics.Namespace, Name: "picker_phone_cache_write_errors_total",
-			Help: "Phone cache entries that could not be written to Redis (after an applied event or a fill on a miss).",
-		}),
-		now: time.Now,
-	}
-	if err := metrics.Register(reg, "picker-ingest phones", l.lookups, l.writeErrors); err != nil {
+	m, err := newMetrics(reg)
+	if err != nil {
 		return nil, err
 	}
-	for _, r := range []string{cacheHit, cacheMiss, cacheError} {
-		l.lookups.WithLabelValues(r)
-	}
-	return l, nil
+	return newPhoneLookup(r, m, logger), nil
+}
+
+// newPhoneLookup builds the lookup; r may be nil (cache off).
+func newPhoneLookup(r *cache.Redis, m *metrics, logger *slog.Logger) *PhoneLookup {
+	return &PhoneLookup{redis: r, logger: logger, metrics: m, now: time.Now}
 }
 
 // cachedPhone is the cache entry's JSON (DESIGN §6).
@@ -143,7 +127,7 @@ func (l *PhoneLookup) fromCache(ctx context.Context, keys []tracking.PhoneKey, n
 	}
 	vals, err := l.redis.Client.MGet(ctx, redisKeys...).Result()
 	if err != nil || len(vals) != len(keys) {
-		l.lookups.WithLabelValues(cacheError).Add(float64(len(keys)))
+		l.metrics.phoneLookups.WithLabelValues(cacheError).Add(float64(len(keys)))
 		l.logger.DebugContext(ctx, "phone cache read failed; reading PostgreSQL", "err", err)
 		return keys, false
 	}
@@ -151,23 +135,23 @@ func (l *PhoneLookup) fromCache(ctx context.Context, keys []tracking.PhoneKey, n
 	for i, v := range vals {
 		s, isString := v.(string)
 		if v == nil {
-			l.lookups.WithLabelValues(cacheMiss).Inc()
+			l.metrics.phoneLookups.WithLabelValues(cacheMiss).Inc()
 			misses = append(misses, keys[i])
 			continue
 		}
 		var c cachedPhone
 		if !isString || json.Unmarshal([]byte(s), &c) != nil || c.Phone == "" {
-			l.lookups.WithLabelValues(cacheError).Inc()
+			l.metrics.phoneLookups.WithLabelValues(cacheError).Inc()
 			misses = append(misses, keys[i])
 			continue
 		}
 		if !c.ExpiresAt.After(now) {
 			// The TTL should have removed it; PostgreSQL may know a newer phone.
-			l.lookups.WithLabelValues(cacheMiss).Inc()
+			l.metrics.phoneLookups.WithLabelValues(cacheMiss).Inc()
 			misses = append(misses, keys[i])
 			continue
 		}
-		l.lookups.WithLabelValues(cacheHit).Inc()
+		l.metrics.phoneLookups.WithLabelValues(cacheHit).Inc()
 		out[keys[i]] = tracking.Phone{Number: c.Phone, ExpiresAt: c.ExpiresAt.UTC()}
 	}
 	return misses, true
@@ -213,7 +197,7 @@ func (l *PhoneLookup) store(ctx context.Context, k tracking.PhoneKey, p tracking
 	}
 	b, _ := json.Marshal(cachedPhone{Phone: p.Number, ExpiresAt: p.ExpiresAt.UTC()})
 	if err := l.redis.Client.Set(ctx, l.key(k), b, ttl).Err(); err != nil {
-		l.writeErrors.Inc()
+		l.metrics.phoneWriteErrors.Inc()
 		l.logger.WarnContext(ctx, "phone cache write failed; readers use PostgreSQL",
 			"order_nr", k.OrderNr, "picker_id", k.PickerID, "phone", tracking.MaskPhone(p.Number), "err", err)
 	}
@@ -241,7 +225,7 @@ func (l *PhoneLookup) fill(ctx context.Context, entries []phoneEntry) {
 		return
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		l.writeErrors.Add(float64(n))
+		l.metrics.phoneWriteErrors.Add(float64(n))
 		l.logger.DebugContext(ctx, "phone cache fill failed", "entries", n, "err", err)
 	}
 }

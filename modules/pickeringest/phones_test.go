@@ -52,7 +52,7 @@ func TestExpiredPhoneIsStoredNotCachedAndCounted(t *testing.T) {
 	require.True(t, b.apply(t, ready("o-1", "p-1", "+79991234567", expired, t0)).Changed)
 	require.Len(t, b.phoneRows(t, "o-1"), 1, "stored anyway")
 	require.Equal(t, int64(0), b.redis.Client.Exists(ctx, b.redis.Prefix+"eot:picker_phone:o-1:p-1").Val())
-	require.Equal(t, 1.0, value(t, b.applier.expiredOnArrival))
+	require.Equal(t, 1.0, value(t, b.applier.metrics.expiredOnArrival))
 	_, ok, err := b.phones.Lookup(ctx, b.db, "o-1", "p-1", time.Now())
 	require.NoError(t, err)
 	require.False(t, ok, "an expired phone is never shown")
@@ -66,7 +66,7 @@ func TestLookupReadsThroughTheCache(t *testing.T) {
 	expires := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
 	b.apply(t, ready("o-1", "p-1", "+79991234567", expires, t0))
 	key := b.redis.Prefix + "eot:picker_phone:o-1:p-1"
-	hits, misses := b.phones.lookups.WithLabelValues(cacheHit), b.phones.lookups.WithLabelValues(cacheMiss)
+	hits, misses := b.phones.metrics.phoneLookups.WithLabelValues(cacheHit), b.phones.metrics.phoneLookups.WithLabelValues(cacheMiss)
 
 	// The writer's entry answers.
 	p, ok, err := b.phones.Lookup(ctx, b.db, "o-1", "p-1", time.Now())
@@ -174,7 +174,7 @@ func TestLookupWithRedisDownOrOff(t *testing.T) {
 		expires := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
 		require.True(t, b.apply(t, ready(order, "p-1", "+79991234567", expires, t0)).Changed)
 		if name == "down" {
-			require.Equal(t, 1.0, value(t, b.phones.writeErrors), "the write after commit failed")
+			require.Equal(t, 1.0, value(t, b.phones.metrics.phoneWriteErrors), "the write after commit failed")
 		}
 		p, ok, err := b.phones.Lookup(ctx, b.db, order, "p-1", time.Now())
 		require.NoError(t, err, name)
@@ -184,14 +184,14 @@ func TestLookupWithRedisDownOrOff(t *testing.T) {
 		require.NoError(t, err, name)
 		require.Len(t, many, 1, name)
 		if name == "down" {
-			require.Equal(t, 1.0, value(t, b.phones.writeErrors), "no fill is tried after a failed read")
-			require.Equal(t, 3.0, value(t, b.phones.lookups.WithLabelValues(cacheError)))
+			require.Equal(t, 1.0, value(t, b.phones.metrics.phoneWriteErrors), "no fill is tried after a failed read")
+			require.Equal(t, 3.0, value(t, b.phones.metrics.phoneLookups.WithLabelValues(cacheError)))
 			require.Contains(t, b.logs.String(), "phone cache write failed")
 			require.Contains(t, b.logs.String(), "*******4567")
 			require.NotContains(t, b.logs.String(), "9991234567")
 		} else {
-			require.Equal(t, 0.0, value(t, b.phones.writeErrors))
-			require.Equal(t, 0.0, value(t, b.phones.lookups.WithLabelValues(cacheError)))
+			require.Equal(t, 0.0, value(t, b.phones.metrics.phoneWriteErrors))
+			require.Equal(t, 0.0, value(t, b.phones.metrics.phoneLookups.WithLabelValues(cacheError)))
 		}
 	}
 }

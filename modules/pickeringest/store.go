@@ -5,49 +5,37 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
-	"github.com/eats/eats-orders-tracking/platform/metrics"
 )
 
 // Applier applies picker events to picker_orders and picker_phones. It is
 // the one place that decides how an event changes a row; the worker and
-// picker-updater both use it.
+// picker-updater (through its own interface) both use it.
 type Applier struct {
-	upsertOrder      *prepared
-	upsertPhone      *prepared
-	phones           *PhoneLookup
-	logger           *slog.Logger
-	expiredOnArrival prometheus.Counter
-	now              func() time.Time
+	upsertOrder *prepared
+	upsertPhone *prepared
+	phones      *PhoneLookup
+	metrics     *metrics
+	now         func() time.Time
 }
 
-// NewApplier builds the Applier. Its statements are prepared on db (on
+// newApplier builds the Applier. Its statements are prepared on db (on
 // first use), so the transactions given to Apply must come from db.
 // phones writes the cache after a commit.
-func NewApplier(db *sqlx.DB, phones *PhoneLookup, reg prometheus.Registerer, logger *slog.Logger) (*Applier, error) {
-	a := &Applier{
+func newApplier(db *sqlx.DB, phones *PhoneLookup, m *metrics) *Applier {
+	return &Applier{
 		upsertOrder: &prepared{db: db, q: qUpsertPickerOrder},
 		upsertPhone: &prepared{db: db, q: qUpsertPickerPhone},
 		phones:      phones,
-		logger:      logger,
-		expiredOnArrival: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: metrics.Namespace, Name: "picker_phone_expired_on_arrival_total",
-			Help: "Forwarding phones stored although their expiry had already passed (never shown).",
-		}),
-		now: time.Now,
+		metrics:     m,
+		now:         time.Now,
 	}
-	if err := reg.Register(a.expiredOnArrival); err != nil {
-		return nil, fmt.Errorf("picker-ingest: metrics: %w", err)
-	}
-	return a, nil
 }
 
 // Applied is what Apply did, and what the caller owes after its commit.
@@ -56,7 +44,8 @@ type Applied struct {
 	// older event, and for event types that write nothing.
 	Changed bool
 
-	phone *phoneEntry // the picker_phones row now stored, cached after commit
+	phone  *phoneEntry  // the picker_phones row now stored, cached after commit
+	phones *PhoneLookup // writes that entry
 }
 
 type phoneEntry struct {
@@ -69,8 +58,8 @@ type phoneEntry struct {
 // nothing. Each upsert is one statement whose conflict rule is the DESIGN's
 // ordering rule, so concurrent workers need no other coordination. An
 // event that does not satisfy its type's rules returns an error wrapping
-// tracking.ErrInvalid (Parse never produces one; a hand-built Event might).
-// Call AfterCommit with the result once tx has committed.
+// tracking.ErrInvalid (parse never produces one; a hand-built Event might).
+// Call AfterCommit on the result once tx has committed.
 func (a *Applier) Apply(ctx context.Context, tx *sqlx.Tx, ev Event) (Applied, error) {
 	switch ev.Type {
 	case tracking.EventStatusChange:
@@ -94,9 +83,10 @@ func (a *Applier) Apply(ctx context.Context, tx *sqlx.Tx, ev Event) (Applied, er
 			return Applied{}, nil
 		}
 		if !stored.ExpiresAt.After(a.now()) {
-			a.expiredOnArrival.Inc()
+			a.metrics.expiredOnArrival.Inc()
 		}
-		return Applied{Changed: true, phone: &phoneEntry{key: tracking.PhoneKey{OrderNr: ev.OrderNr, PickerID: ev.PickerID}, phone: stored}}, nil
+		entry := &phoneEntry{key: tracking.PhoneKey{OrderNr: ev.OrderNr, PickerID: ev.PickerID}, phone: stored}
+		return Applied{Changed: true, phone: entry, phones: a.phones}, nil
 	default:
 		return Applied{}, nil
 	}
@@ -106,11 +96,11 @@ func (a *Applier) Apply(ctx context.Context, tx *sqlx.Tx, ev Event) (Applied, er
 // changed picker_phones (DESIGN §6). A failure is logged with the phone
 // masked and counted, never returned: readers fall back to PostgreSQL, and
 // the entry's TTL bounds how long a stale number can be served.
-func (a *Applier) AfterCommit(ctx context.Context, applied Applied) {
-	if applied.phone == nil {
+func (a Applied) AfterCommit(ctx context.Context) {
+	if a.phone == nil {
 		return
 	}
-	a.phones.store(ctx, applied.phone.key, applied.phone.phone)
+	a.phones.store(ctx, a.phone.key, a.phone.phone)
 }
 
 func checkStatusChange(ev Event) error {

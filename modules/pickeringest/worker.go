@@ -21,7 +21,7 @@ type worker struct {
 	river.WorkerDefaults[PickerOrderArgs]
 	commits *queue.GroupCommit
 	applier *Applier
-	metrics *workerMetrics
+	metrics *metrics
 	logger  *slog.Logger
 	hooks   *hooks
 }
@@ -44,7 +44,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[PickerOrderArgs]) erro
 	if err != nil {
 		return fmt.Errorf("picker event job %d: args: %w", job.ID, err)
 	}
-	ev, err := Parse(raw, job.CreatedAt)
+	ev, err := parse(raw, job.CreatedAt)
 	if err != nil {
 		return w.cancel(ctx, job, ev, err)
 	}
@@ -71,7 +71,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[PickerOrderArgs]) erro
 		outcome = outcomeApplied
 	}
 	w.metrics.count(ev.Type, outcome)
-	w.applier.AfterCommit(ctx, applied)
+	applied.AfterCommit(ctx)
 	if w.hooks != nil && w.hooks.afterCommit != nil {
 		w.hooks.afterCommit(job)
 	}

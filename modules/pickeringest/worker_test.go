@@ -128,11 +128,11 @@ func TestWorkerUsesJobTimeWhenCreatedAtIsMissing(t *testing.T) {
 	s := start(t, nil)
 	var id int64
 	require.NoError(t, s.DB.Get(&id, `INSERT INTO river_job (kind, queue, args, created_at)
-		VALUES ($1, $1, $2, '2025-02-03T04:05:06.789Z') RETURNING id`, pickeringest.QueueName,
+		VALUES ($1, $1, $2, '2025-02-03T04:05:06.789Z') RETURNING id`, pickeringest.Kind,
 		eventJSON(t, withField(withField(statusChange("o-1"), "created_at", nil), "order_status", "new"))))
 	var id2 int64
 	require.NoError(t, s.DB.Get(&id2, `INSERT INTO river_job (kind, queue, args)
-		VALUES ($1, $1, $2) RETURNING id`, pickeringest.QueueName,
+		VALUES ($1, $1, $2) RETURNING id`, pickeringest.Kind,
 		`{"event_type":"STATUS_CHANGE","order_nr":"o-2","order_status":"new","place_id":"40","created_at":null}`))
 	require.Equal(t, "completed", s.waitJob(t, id).State)
 	require.Equal(t, "completed", s.waitJob(t, id2).State)

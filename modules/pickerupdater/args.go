@@ -9,10 +9,10 @@ import (
 
 // Kinds and queues of the module's jobs (DESIGN §5). River kind = queue name.
 const (
-	// KindUpdater is the periodic job that finds stale picker orders.
-	KindUpdater = "picker_orders_updater"
-	// KindRefresh is the job that refreshes one picker order.
-	KindRefresh = "picker_order_refresh"
+	// Kind is the periodic job that finds stale picker orders.
+	Kind = "picker_orders_updater"
+	// RefreshKind is the job that refreshes one picker order.
+	RefreshKind = "picker_order_refresh"
 )
 
 // UpdaterArgs is the periodic picker_orders_updater job. It carries nothing:
@@ -20,7 +20,7 @@ const (
 type UpdaterArgs struct{}
 
 // Kind implements river.JobArgs.
-func (UpdaterArgs) Kind() string { return KindUpdater }
+func (UpdaterArgs) Kind() string { return Kind }
 
 // InsertOpts puts the tick on its own queue. A failed tick is not retried:
 // the next one, an interval later, does the same work.
@@ -34,7 +34,7 @@ func (UpdaterArgs) Kind() string { return KindUpdater }
 // River rescues it, RescueStuckJobsAfter in platform/queue.)
 func (UpdaterArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
-		Queue:       KindUpdater,
+		Queue:       Kind,
 		MaxAttempts: 1,
 		UniqueOpts: river.UniqueOpts{
 			ByState: []rivertype.JobState{
@@ -59,7 +59,7 @@ type RefreshArgs struct {
 }
 
 // Kind implements river.JobArgs.
-func (RefreshArgs) Kind() string { return KindRefresh }
+func (RefreshArgs) Kind() string { return RefreshKind }
 
 // refreshMaxAttempts bounds the retries of one refresh; the order stays
 // stale after that and the next tick enqueues it again.
@@ -71,7 +71,7 @@ const refreshMaxAttempts = 3
 // bounded concurrency.
 func (RefreshArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
-		Queue:       KindRefresh,
+		Queue:       RefreshKind,
 		MaxAttempts: refreshMaxAttempts,
 		UniqueOpts: river.UniqueOpts{
 			ByArgs: true,

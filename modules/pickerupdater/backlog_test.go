@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
 
 // The selection skips an order whose refresh is pending (available,
@@ -37,7 +38,7 @@ VALUES ($1, '{"status":"picking","status_history":{}}', now(), now() - interval 
 		require.NoError(t, err)
 	}
 	for _, orderNr := range finished {
-		_, err := a.DB.ExecContext(ctx, `UPDATE river_job SET state = 'completed', finalized_at = now() WHERE kind = $1 AND args->>'order_nr' = $2`, KindRefresh, orderNr)
+		_, err := a.DB.ExecContext(ctx, `UPDATE river_job SET state = 'completed', finalized_at = now() WHERE kind = $1 AND args->>'order_nr' = $2`, RefreshKind, orderNr)
 		require.NoError(t, err)
 	}
 
@@ -178,7 +179,7 @@ func TestTicksDoNotOverlap(t *testing.T) {
 	a.seedOrder("held-1", tracking.PickerPicking, "", longAgo, time.Hour)
 
 	var held int64
-	eventually(t, 20*time.Second, func() bool {
+	pgtest.Eventually(t, 20*time.Second, func() bool {
 		var waiting int
 		require.NoError(t, a.DB.GetContext(ctx, &waiting, `
 SELECT count(*) FROM pg_stat_activity
@@ -186,7 +187,7 @@ WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE 
 		if waiting == 0 {
 			return false
 		}
-		err := a.DB.GetContext(ctx, &held, `SELECT id FROM river_job WHERE kind = $1 AND state = 'running'`, KindUpdater)
+		err := a.DB.GetContext(ctx, &held, `SELECT id FROM river_job WHERE kind = $1 AND state = 'running'`, Kind)
 		return err == nil
 	}, "no tick blocked on the held refresh")
 
@@ -195,17 +196,17 @@ WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE 
 	deadline := time.Now().Add(10 * interval)
 	for time.Now().Before(deadline) {
 		var jobs []string
-		require.NoError(t, a.DB.SelectContext(ctx, &jobs, `SELECT state FROM river_job WHERE kind = $1 AND id > $2`, KindUpdater, held))
+		require.NoError(t, a.DB.SelectContext(ctx, &jobs, `SELECT state FROM river_job WHERE kind = $1 AND id > $2`, Kind, held))
 		require.Empty(t, jobs, "a tick was inserted while one was running")
 		time.Sleep(20 * time.Millisecond)
 	}
 
 	require.NoError(t, hold.Rollback())
-	eventually(t, 20*time.Second, func() bool {
+	pgtest.Eventually(t, 20*time.Second, func() bool {
 		var state string
 		require.NoError(t, a.DB.GetContext(ctx, &state, `SELECT state FROM river_job WHERE id = $1`, held))
 		var later int
-		require.NoError(t, a.DB.GetContext(ctx, &later, `SELECT count(*) FROM river_job WHERE kind = $1 AND id > $2`, KindUpdater, held))
+		require.NoError(t, a.DB.GetContext(ctx, &later, `SELECT count(*) FROM river_job WHERE kind = $1 AND id > $2`, Kind, held))
 		return state == "completed" && later > 0
 	}, "the held tick did not complete, or ticks did not resume")
 	a.awaitJob("held-1", "completed", 10*time.Second)

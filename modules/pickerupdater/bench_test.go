@@ -15,6 +15,7 @@ import (
 
 	"github.com/eats/eats-orders-tracking/modules/pickerupdater/pickerfake"
 	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
 
 // benchTimeouts is the shipped experiments.yaml's list.
@@ -156,8 +157,8 @@ FROM gen g JOIN timeouts t USING (idx)`, benchRows, benchEvery)
 	require.NoError(b, err)
 	require.Equal(b, stale, res.Inserted)
 	var done int
-	eventually(b, 15*time.Minute, func() bool {
-		require.NoError(b, a.DB.GetContext(ctx, &done, `SELECT count(*) FROM river_job WHERE kind = $1 AND state = 'completed'`, KindRefresh))
+	pgtest.Eventually(b, 15*time.Minute, func() bool {
+		require.NoError(b, a.DB.GetContext(ctx, &done, `SELECT count(*) FROM river_job WHERE kind = $1 AND state = 'completed'`, RefreshKind))
 		return done == stale
 	}, "refreshes not done")
 	refreshed := time.Since(tickStart)
@@ -177,7 +178,7 @@ FROM gen g JOIN timeouts t USING (idx)`, benchRows, benchEvery)
 	p("| refresh outcomes | applied %.0f, other %.0f |", a.metric("eot_picker_refresh_total", map[string]string{"outcome": refreshApplied}),
 		a.metric("eot_picker_refresh_total", nil)-a.metric("eot_picker_refresh_total", map[string]string{"outcome": refreshApplied}))
 	p("| mean time in a refresh's Work / in its upstream call | %s / %s |",
-		ms(histMean(b, a, "eot_river_job_duration_seconds", map[string]string{"kind": KindRefresh})),
+		ms(histMean(b, a, "eot_river_job_duration_seconds", map[string]string{"kind": RefreshKind})),
 		ms(histMean(b, a, "eot_picker_orders_request_duration_seconds", map[string]string{"outcome": outcomeOK})))
 	require.Zero(b, left)
 	require.Zero(b, next.Stale)

@@ -18,9 +18,9 @@ type Config struct {
 	PickerOrdersURL string `env:"PICKER_ORDERS_URL"`
 	// Interval is how often the updater looks for stale picker orders.
 	Interval time.Duration `env:"PICKER_UPDATER_INTERVAL" envDefault:"30s"`
-	// RefreshConcurrency bounds how many refresh jobs run at once per
+	// RefreshWorkers bounds how many refresh jobs run at once per
 	// replica, so a backlog cannot flood eats-picker-orders.
-	RefreshConcurrency int `env:"PICKER_REFRESH_CONCURRENCY" envDefault:"10"`
+	RefreshWorkers int `env:"PICKER_REFRESH_CONCURRENCY" envDefault:"10"`
 	// MaxEnqueue caps the refresh jobs one tick enqueues, over all listed
 	// statuses, shared fairly among them; a larger backlog is worked
 	// through over the next ticks. It bounds a tick's time (an insert
@@ -55,8 +55,8 @@ func (c *Config) Validate() error {
 	if c.Interval < minInterval {
 		errs = append(errs, fmt.Errorf("PICKER_UPDATER_INTERVAL: must be at least %s (got %s)", minInterval, c.Interval))
 	}
-	if c.RefreshConcurrency < 1 || c.RefreshConcurrency > maxRefreshWorkers {
-		errs = append(errs, fmt.Errorf("PICKER_REFRESH_CONCURRENCY: must be between 1 and %d (got %d)", maxRefreshWorkers, c.RefreshConcurrency))
+	if c.RefreshWorkers < 1 || c.RefreshWorkers > maxRefreshWorkers {
+		errs = append(errs, fmt.Errorf("PICKER_REFRESH_CONCURRENCY: must be between 1 and %d (got %d)", maxRefreshWorkers, c.RefreshWorkers))
 	}
 	if c.MaxEnqueue < 1 || c.MaxEnqueue > maxEnqueueLimit {
 		errs = append(errs, fmt.Errorf("PICKER_UPDATER_MAX_ENQUEUE: must be between 1 and %d (got %d)", maxEnqueueLimit, c.MaxEnqueue))
@@ -69,7 +69,7 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("picker_orders_url", config.MaskURL(c.PickerOrdersURL)),
 		slog.Duration("interval", c.Interval),
-		slog.Int("refresh_concurrency", c.RefreshConcurrency),
+		slog.Int("refresh_concurrency", c.RefreshWorkers),
 		slog.Int("max_enqueue", c.MaxEnqueue),
 	)
 }

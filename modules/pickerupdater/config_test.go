@@ -15,7 +15,7 @@ func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	cfg, err := parseConfig(config.Environment{})
 	require.NoError(t, err)
-	require.Equal(t, Config{Interval: 30 * time.Second, RefreshConcurrency: 10, MaxEnqueue: 10000}, cfg)
+	require.Equal(t, Config{Interval: 30 * time.Second, RefreshWorkers: 10, MaxEnqueue: 10000}, cfg)
 	require.False(t, cfg.Enabled(), "an empty PICKER_ORDERS_URL turns the updater off")
 
 	cfg, err = parseConfig(config.Environment{
@@ -25,7 +25,7 @@ func TestConfigDefaults(t *testing.T) {
 		"PICKER_UPDATER_MAX_ENQUEUE": "50",
 	})
 	require.NoError(t, err)
-	require.Equal(t, Config{PickerOrdersURL: "http://127.0.0.1:9999/base", Interval: 200 * time.Millisecond, RefreshConcurrency: 3, MaxEnqueue: 50}, cfg)
+	require.Equal(t, Config{PickerOrdersURL: "http://127.0.0.1:9999/base", Interval: 200 * time.Millisecond, RefreshWorkers: 3, MaxEnqueue: 50}, cfg)
 	require.True(t, cfg.Enabled())
 }
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,7 +50,7 @@ type testApp struct {
 	Updater *updater
 	Redis   *cache.Redis
 	Fake    *pickerfake.Server
-	Logs    *safeBuffer
+	Logs    *pgtest.SafeBuffer
 	// ExperimentsFile is the app's experiments file; rewrite it with
 	// writeTimeouts.
 	ExperimentsFile string
@@ -65,17 +64,12 @@ func testEnv(t testing.TB, fake *pickerfake.Server, timeouts string, overrides m
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "experiments.yaml")
 	writeTimeouts(t, path, timeouts)
-	env := config.Environment{
-		"DATABASE_URL":            pgtest.Clone(t),
-		"REDIS_URL":               pgtest.RedisURL(),
-		"REDIS_KEY_PREFIX":        pgtest.RedisPrefix(t),
-		"HTTP_ADDR":               "127.0.0.1:0",
+	env := pgtest.Env(t, map[string]string{
 		"EXPERIMENTS_FILE":        path,
 		"PICKER_ORDERS_URL":       fake.URL(),
 		"PICKER_UPDATER_INTERVAL": "1h", // ticks are driven by the test unless it says otherwise
 		"SHUTDOWN_TIMEOUT":        "5s",
-		"LOG_LEVEL":               "debug",
-	}
+	})
 	return env.With(overrides)
 }
 
@@ -91,12 +85,14 @@ func newFake(t testing.TB) *pickerfake.Server {
 // startApp starts the module with env; it stops when the test ends.
 func startApp(t testing.TB, fake *pickerfake.Server, env config.Environment, tune *tuning) *testApp {
 	t.Helper()
-	a := &testApp{t: t, env: env, Fake: fake, Logs: &safeBuffer{}, ExperimentsFile: env["EXPERIMENTS_FILE"]}
+	a := &testApp{t: t, env: env, Fake: fake, Logs: &pgtest.SafeBuffer{}, ExperimentsFile: env["EXPERIMENTS_FILE"]}
 	opts := []fx.Option{
 		pgtest.Inputs(env, a.Logs),
 		platform.Module,
 		pickeringest.Module,
 		Module,
+		// The binding modules/modules.go makes for the service.
+		fx.Provide(fx.Annotate(func(a *pickeringest.Applier) *pickeringest.Applier { return a }, fx.As(new(Applier)))),
 		fx.Populate(&a.DB, &a.Client, &a.Store, &a.Reg, &a.Applier, &a.Updater, &a.Redis),
 	}
 	if tune != nil {
@@ -124,7 +120,7 @@ func writeTimeouts(t testing.TB, path, timeouts string) {
 // awaitTimeouts waits until the store has the given statuses in force.
 func (a *testApp) awaitTimeouts(want []StatusTimeout) {
 	a.t.Helper()
-	eventually(a.t, 10*time.Second, func() bool {
+	pgtest.Eventually(a.t, 10*time.Second, func() bool {
 		got, _ := StatusesTimeout.Get(a.Store, experiments.Kwargs{})
 		if len(got) != len(want) {
 			return false
@@ -191,7 +187,7 @@ func (a *testApp) refreshJob(orderNr string) (refreshJob, bool) {
 	var j refreshJob
 	err := a.DB.GetContext(a.t.Context(), &j, `
 SELECT id, state, attempt, coalesce(errors::text, '') AS errors FROM river_job
-WHERE kind = $1 AND args->>'order_nr' = $2 ORDER BY id DESC LIMIT 1`, KindRefresh, orderNr)
+WHERE kind = $1 AND args->>'order_nr' = $2 ORDER BY id DESC LIMIT 1`, RefreshKind, orderNr)
 	if err == sql.ErrNoRows {
 		return j, false
 	}
@@ -203,7 +199,7 @@ WHERE kind = $1 AND args->>'order_nr' = $2 ORDER BY id DESC LIMIT 1`, KindRefres
 func (a *testApp) awaitJob(orderNr, state string, within time.Duration) refreshJob {
 	a.t.Helper()
 	var j refreshJob
-	eventually(a.t, within, func() bool {
+	pgtest.Eventually(a.t, within, func() bool {
 		var ok bool
 		j, ok = a.refreshJob(orderNr)
 		return ok && j.State == state
@@ -215,7 +211,7 @@ func (a *testApp) awaitJob(orderNr, state string, within time.Duration) refreshJ
 func (a *testApp) enqueuedOrders() []string {
 	a.t.Helper()
 	var out []string
-	require.NoError(a.t, a.DB.SelectContext(a.t.Context(), &out, `SELECT args->>'order_nr' FROM river_job WHERE kind = $1 ORDER BY 1`, KindRefresh))
+	require.NoError(a.t, a.DB.SelectContext(a.t.Context(), &out, `SELECT args->>'order_nr' FROM river_job WHERE kind = $1 ORDER BY 1`, RefreshKind))
 	return out
 }
 
@@ -260,18 +256,6 @@ func (a *testApp) metric(name string, want map[string]string) float64 {
 	return sum
 }
 
-// eventually polls cond every 10 ms until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, cond func() bool, msg string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: "+msg, append([]any{within}, args...)...)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // tickNow runs one tick of a's updater with the app's client, outside River.
 func (a *testApp) tickNow() tickResult {
 	a.t.Helper()
@@ -280,33 +264,11 @@ func (a *testApp) tickNow() tickResult {
 	return res
 }
 
-// safeBuffer collects log output from many goroutines.
-type safeBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *safeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *safeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the log lines containing every one of substrs.
-func (b *safeBuffer) lines(substrs ...string) []string {
+// containing keeps the lines that contain substr.
+func containing(lines []string, substr string) []string {
 	var out []string
-	for _, l := range strings.Split(b.String(), "\n") {
-		all := true
-		for _, s := range substrs {
-			all = all && strings.Contains(l, s)
-		}
-		if all && l != "" {
+	for _, l := range lines {
+		if strings.Contains(l, substr) {
 			out = append(out, l)
 		}
 	}

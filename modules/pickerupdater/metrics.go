@@ -3,13 +3,13 @@ package pickerupdater
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/eats/eats-orders-tracking/platform/metrics"
+	platformmetrics "github.com/eats/eats-orders-tracking/platform/metrics"
 )
 
-// moduleMetrics are the updater's and the refresh job's own metrics; the
+// metrics are the updater's and the refresh job's own metrics; the
 // upstream client registers its own (eot_picker_orders_*), and River's
 // middleware counts every job by kind and outcome.
-type moduleMetrics struct {
+type metrics struct {
 	// stale counts the stale orders (no refresh pending) a tick took, by
 	// status.
 	stale *prometheus.CounterVec
@@ -38,31 +38,31 @@ const (
 	refreshOff         = "off"          // PICKER_ORDERS_URL is empty
 )
 
-func newModuleMetrics(reg prometheus.Registerer) (*moduleMetrics, error) {
-	m := &moduleMetrics{
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
 		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: metrics.Namespace, Name: "picker_updater_stale_total",
+			Namespace: platformmetrics.Namespace, Name: "picker_updater_stale_total",
 			Help: "Picker orders the updater found quiet past their status' timeout with no refresh pending, and took for refresh, by status.",
 		}, []string{"status"}),
 		enqueued: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: metrics.Namespace, Name: "picker_updater_enqueued_total",
+			Namespace: platformmetrics.Namespace, Name: "picker_updater_enqueued_total",
 			Help: "Refresh jobs the updater enqueued (inserted) or found already pending (duplicate).",
 		}, []string{"result"}),
 		selection: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: metrics.Namespace, Name: "picker_updater_selection_seconds",
+			Namespace: platformmetrics.Namespace, Name: "picker_updater_selection_seconds",
 			Help:    "Time a tick spent selecting stale picker orders and enqueuing their refresh jobs.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 		capped: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: metrics.Namespace, Name: "picker_updater_capped_ticks_total",
+			Namespace: platformmetrics.Namespace, Name: "picker_updater_capped_ticks_total",
 			Help: "Ticks that enqueued PICKER_UPDATER_MAX_ENQUEUE refresh jobs and left stale orders for the next ticks.",
 		}),
 		refreshed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: metrics.Namespace, Name: "picker_refresh_total",
+			Namespace: platformmetrics.Namespace, Name: "picker_refresh_total",
 			Help: "Picker order refreshes, by outcome (applied, not_found, malformed, rejected, unavailable, breaker_open, gone, moved, off).",
 		}, []string{"outcome"}),
 	}
-	if err := metrics.Register(reg, "picker updater", m.stale, m.enqueued, m.selection, m.capped, m.refreshed); err != nil {
+	if err := platformmetrics.Register(reg, "picker updater", m.stale, m.enqueued, m.selection, m.capped, m.refreshed); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -10,7 +10,6 @@ import (
 	"github.com/riverqueue/river"
 	"go.uber.org/fx"
 
-	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/platform/experiments"
 	"github.com/eats/eats-orders-tracking/platform/logging"
 	"github.com/eats/eats-orders-tracking/platform/queue"
@@ -23,11 +22,12 @@ const name = "picker-updater"
 // client, the periodic picker_orders_updater (leader only) and the
 // picker_order_refresh worker on a queue of PICKER_REFRESH_CONCURRENCY.
 var Module = fx.Module(name,
+	fx.Decorate(func(l *slog.Logger) *slog.Logger { return logging.ForModule(l, name) }),
 	experiments.AsDefinition(StatusesTimeout.Definition()),
 	fx.Provide(
 		fx.Private,
 		parseConfig,
-		newModuleMetrics,
+		newMetrics,
 		newUpstreamFromConfig,
 		newRefresher,
 	),
@@ -42,9 +42,9 @@ var Module = fx.Module(name,
 			return river.AddWorkerSafely(ws, r)
 		}
 	}),
-	queue.AsQueue(func() queue.Queue { return queue.Queue{Name: KindUpdater, MaxWorkers: 1} }),
+	queue.AsQueue(func() queue.Queue { return queue.Queue{Name: Kind, MaxWorkers: 1} }),
 	queue.AsQueue(func(cfg Config) queue.Queue {
-		return queue.Queue{Name: KindRefresh, MaxWorkers: cfg.RefreshConcurrency}
+		return queue.Queue{Name: RefreshKind, MaxWorkers: cfg.RefreshWorkers}
 	}),
 	queue.AsPeriodic(newPeriodic),
 	fx.Invoke(announce),
@@ -71,7 +71,7 @@ func newUpstreamFromConfig(p upstreamParams) (*upstream, error) {
 		cfg = p.Tuning.Upstream
 	}
 	cfg.BaseURL = p.Config.PickerOrdersURL
-	u, err := newUpstream(cfg, p.Registry, logging.ForModule(p.Logger, name))
+	u, err := newUpstream(cfg, p.Registry, p.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ type updaterParams struct {
 	DB      *sqlx.DB
 	Store   *experiments.Store
 	Config  Config
-	Metrics *moduleMetrics
+	Metrics *metrics
 	Logger  *slog.Logger
 }
 
@@ -98,7 +98,7 @@ func newUpdater(p updaterParams) *updater {
 		batch:      selectBatch,
 		maxEnqueue: p.Config.MaxEnqueue,
 		metrics:    p.Metrics,
-		logger:     logging.ForModule(p.Logger, name),
+		logger:     p.Logger,
 	}
 }
 
@@ -107,8 +107,8 @@ type refresherParams struct {
 
 	DB       *sqlx.DB
 	Upstream *upstream `optional:"true"`
-	Applier  *pickeringest.Applier
-	Metrics  *moduleMetrics
+	Applier  Applier
+	Metrics  *metrics
 	Logger   *slog.Logger
 }
 
@@ -117,7 +117,7 @@ func newRefresher(p refresherParams) *refresher {
 		db:      p.DB,
 		applier: p.Applier,
 		metrics: p.Metrics,
-		logger:  logging.ForModule(p.Logger, name),
+		logger:  p.Logger,
 	}
 	if p.Upstream != nil { // a nil *upstream must not become a non-nil interface
 		r.up = p.Upstream
@@ -136,13 +136,12 @@ func newPeriodic(cfg Config) *river.PeriodicJob {
 	return river.NewPeriodicJob(
 		schedule,
 		func() (river.JobArgs, *river.InsertOpts) { return UpdaterArgs{}, nil },
-		&river.PeriodicJobOpts{ID: KindUpdater},
+		&river.PeriodicJobOpts{ID: Kind},
 	)
 }
 
 // announce logs the updater's state once, at start.
 func announce(lc fx.Lifecycle, cfg Config, logger *slog.Logger) {
-	logger = logging.ForModule(logger, name)
 	lc.Append(fx.StartHook(func(context.Context) {
 		if !cfg.Enabled() {
 			logger.Warn("picker updater off: PICKER_ORDERS_URL is empty; stale picker orders are not refreshed")

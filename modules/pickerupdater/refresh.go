@@ -22,11 +22,13 @@ import (
 // nobody to ask. The updater enqueues none then; these came from elsewhere.
 var errOff = errors.New("picker updater is off: PICKER_ORDERS_URL is empty")
 
-// eventApplier is picker-ingest's apply path, the one function that decides
-// how an event changes the tables (*pickeringest.Applier).
-type eventApplier interface {
+// Applier is picker-ingest's apply function, the one place that decides how
+// an event changes the tables; the refresh applies eats-picker-orders'
+// answers through it like events. modules/modules.go binds
+// *pickeringest.Applier to it. The result's AfterCommit writes the phone
+// cache once tx has committed.
+type Applier interface {
 	Apply(ctx context.Context, tx *sqlx.Tx, ev pickeringest.Event) (pickeringest.Applied, error)
-	AfterCommit(ctx context.Context, applied pickeringest.Applied)
 }
 
 // orderSource is eats-picker-orders (*upstream).
@@ -41,8 +43,8 @@ type refresher struct {
 	db      *sqlx.DB
 	up      orderSource // nil when the updater is off
 	snooze  func(snoozes int) time.Duration
-	applier eventApplier
-	metrics *moduleMetrics
+	applier Applier
+	metrics *metrics
 	logger  *slog.Logger
 }
 
@@ -185,7 +187,7 @@ func (w *refresher) apply(ctx context.Context, job *river.Job[RefreshArgs], o up
 		return err
 	}
 	for _, a := range applied {
-		w.applier.AfterCommit(ctx, a)
+		a.AfterCommit(ctx)
 	}
 	w.metrics.refreshed.WithLabelValues(refreshApplied).Inc()
 	return nil
@@ -223,7 +225,7 @@ func (w *refresher) complete(ctx context.Context, tx *sqlx.Tx, job *river.Job[Re
 }
 
 // normalize holds the answer to what picker-ingest accepts from procaas
-// (pickeringest.Parse), since Apply trusts its events: times in UTC at
+// (pickeringest's parse), since Apply trusts its events: times in UTC at
 // microsecond precision, a picker_id that fits, a phone that is a phone
 // (normalized). Errors wrap tracking.ErrInvalid and mask the phone.
 func normalize(o upstreamOrder) (upstreamOrder, error) {

@@ -73,7 +73,7 @@ LIMIT $5`
 
 // refreshUniquePrefix is River's unique key string of a RefreshArgs up to
 // the order_nr's JSON value (RefreshArgs is unique by kind and order_nr).
-const refreshUniquePrefix = `&kind=` + KindRefresh + `&args={"order_nr":`
+const refreshUniquePrefix = `&kind=` + RefreshKind + `&args={"order_nr":`
 
 // selectStale returns up to limit picker orders in status whose updated_at
 // is at least timeout old and whose refresh is not pending, after c,

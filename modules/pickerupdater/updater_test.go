@@ -12,6 +12,7 @@ import (
 
 	"github.com/eats/eats-orders-tracking/modules/pickerupdater/pickerfake"
 	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
 
 var longAgo = time.Now().Add(-24 * time.Hour)
@@ -97,7 +98,7 @@ func TestTickPagesThroughTiesInBatches(t *testing.T) {
 	_, err := a.DB.ExecContext(t.Context(), `UPDATE picker_orders SET updated_at = timestamptz '2025-01-01 00:00:00.123456+00' WHERE order_nr < 'tie-07'`)
 	require.NoError(t, err)
 
-	m, err := newModuleMetrics(prometheus.NewRegistry())
+	m, err := newMetrics(prometheus.NewRegistry())
 	require.NoError(t, err)
 	u := newUpdater(updaterParams{DB: a.DB, Store: a.Store, Config: Config{PickerOrdersURL: fake.URL(), MaxEnqueue: 10_000}, Metrics: m, Logger: slog.New(slog.DiscardHandler)})
 	u.batch = 2
@@ -176,10 +177,10 @@ func TestPeriodicRunsOncePerTickWithTwoClients(t *testing.T) {
 
 	const ticks = 8
 	var runs []time.Time
-	eventually(t, 30*time.Second, func() bool {
+	pgtest.Eventually(t, 30*time.Second, func() bool {
 		runs = nil
 		require.NoError(t, first.DB.SelectContext(t.Context(), &runs,
-			`SELECT scheduled_at FROM river_job WHERE kind = $1 ORDER BY scheduled_at`, KindUpdater))
+			`SELECT scheduled_at FROM river_job WHERE kind = $1 ORDER BY scheduled_at`, Kind))
 		return len(runs) >= ticks
 	}, "fewer than %d updater runs", ticks)
 
@@ -199,9 +200,9 @@ func TestPeriodicRunsOncePerTickWithTwoClients(t *testing.T) {
 	}
 	// A few more ticks: the refreshed orders are fresh now, nobody asks again.
 	n := len(runs)
-	eventually(t, 10*time.Second, func() bool {
+	pgtest.Eventually(t, 10*time.Second, func() bool {
 		var count int
-		require.NoError(t, first.DB.GetContext(t.Context(), &count, `SELECT count(*) FROM river_job WHERE kind = $1 AND state = 'completed'`, KindUpdater))
+		require.NoError(t, first.DB.GetContext(t.Context(), &count, `SELECT count(*) FROM river_job WHERE kind = $1 AND state = 'completed'`, Kind))
 		return count >= n+3
 	}, "the periodic stopped")
 	// Each order was asked for once over all those ticks and both clients.
@@ -221,7 +222,7 @@ func TestOffWithoutPickerOrdersURL(t *testing.T) {
 	}), nil)
 	a.seedOrder("off-1", tracking.PickerPicking, "", longAgo, time.Hour)
 
-	require.Len(t, a.Logs.lines("picker updater off"), 1, a.Logs.String())
+	require.Len(t, a.Logs.Lines("picker updater off"), 1, a.Logs.String())
 
 	// A refresh job from elsewhere is cancelled, saying why.
 	a.refresh("off-1")
@@ -233,11 +234,11 @@ func TestOffWithoutPickerOrdersURL(t *testing.T) {
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
 		var runs int
-		require.NoError(t, a.DB.GetContext(t.Context(), &runs, `SELECT count(*) FROM river_job WHERE kind = $1`, KindUpdater))
+		require.NoError(t, a.DB.GetContext(t.Context(), &runs, `SELECT count(*) FROM river_job WHERE kind = $1`, Kind))
 		require.Zero(t, runs)
 		time.Sleep(50 * time.Millisecond)
 	}
 	require.Zero(t, fake.TotalHits())
-	require.Len(t, a.Logs.lines("picker updater off"), 1)
+	require.Len(t, a.Logs.Lines("picker updater off"), 1)
 	require.True(t, slices.Equal([]string{"off-1"}, a.enqueuedOrders()))
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
@@ -21,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
-	"github.com/eats/eats-orders-tracking/platform/metrics"
+	platformmetrics "github.com/eats/eats-orders-tracking/platform/metrics"
 )
 
 // The upstream's errors. The refresh job tells them apart: not found moves
@@ -150,14 +149,14 @@ func (f *upstreamForwarding) LogValue() slog.Value {
 		return slog.Value{}
 	}
 	return slog.GroupValue(
-		slog.String("phone", maskPhone(f.Phone)),
+		slog.String("phone", tracking.MaskPhone(f.Phone)),
 		slog.Time("expires_at", f.ExpiresAt),
 	)
 }
 
 // String masks the phone when the forwarding is printed with fmt.
 func (f upstreamForwarding) String() string {
-	return fmt.Sprintf("{phone %s, expires_at %s}", maskPhone(f.Phone), f.ExpiresAt.Format(time.RFC3339))
+	return fmt.Sprintf("{phone %s, expires_at %s}", tracking.MaskPhone(f.Phone), f.ExpiresAt.Format(time.RFC3339))
 }
 
 // upstream is the eats-picker-orders client. It is safe for concurrent use.
@@ -273,7 +272,7 @@ func newUpstream(cfg upstreamConfig, reg prometheus.Registerer, logger *slog.Log
 		}, u.breakerState),
 	}
 	if reg != nil {
-		if err := metrics.Register(reg, "picker orders", u.metrics.requests, u.metrics.attempts, u.metrics.duration, u.metrics.breakerState); err != nil {
+		if err := platformmetrics.Register(reg, "picker orders", u.metrics.requests, u.metrics.attempts, u.metrics.duration, u.metrics.breakerState); err != nil {
 			return nil, err
 		}
 	}
@@ -446,7 +445,7 @@ func errorCode(body []byte) string {
 	if json.Unmarshal(body, &e) != nil {
 		return ""
 	}
-	return truncate(e.Code, 64)
+	return tracking.Truncate(e.Code)
 }
 
 // wireOrder is the 200 answer as sent; pointers tell absent from empty.
@@ -485,11 +484,11 @@ func decodeOrder(body []byte, orderNr string) (upstreamOrder, error) {
 	case p.EatsID == nil || *p.EatsID == "":
 		return malformed("payload.eats_id is missing")
 	case *p.EatsID != orderNr:
-		return malformed("payload.eats_id %q is not the order asked for", truncate(*p.EatsID, 64))
+		return malformed("payload.eats_id %q is not the order asked for", tracking.Truncate(*p.EatsID))
 	case p.Status == nil || *p.Status == "":
 		return malformed("payload.status is missing")
 	case !tracking.PickerStatus(*p.Status).Valid():
-		return malformed("payload.status %q is unknown", truncate(*p.Status, 64))
+		return malformed("payload.status %q is unknown", tracking.Truncate(*p.Status))
 	case p.StatusUpdatedAt == nil || *p.StatusUpdatedAt == "":
 		return malformed("payload.status_updated_at is missing")
 	}
@@ -498,8 +497,8 @@ func decodeOrder(body []byte, orderNr string) (upstreamOrder, error) {
 		Status:  tracking.PickerStatus(*p.Status),
 	}
 	var err error
-	if o.StatusUpdatedAt, err = parseTime(*p.StatusUpdatedAt); err != nil {
-		return malformed("payload.status_updated_at: %v", err)
+	if o.StatusUpdatedAt, err = tracking.ParseTime("payload.status_updated_at", *p.StatusUpdatedAt); err != nil {
+		return malformed("%v", err)
 	}
 	if p.PickerID != nil {
 		o.PickerID = *p.PickerID
@@ -513,7 +512,7 @@ func decodeOrder(body []byte, orderNr string) (upstreamOrder, error) {
 	if p.PlaceID != nil {
 		id, err := strconv.ParseInt(p.PlaceID.String(), 10, 64)
 		if err != nil {
-			return malformed("payload.place_id %q is not an integer", truncate(p.PlaceID.String(), 64))
+			return malformed("payload.place_id %q is not an integer", tracking.Truncate(p.PlaceID.String()))
 		}
 		o.PlaceID = strconv.FormatInt(id, 10)
 	}
@@ -524,52 +523,11 @@ func decodeOrder(body []byte, orderNr string) (upstreamOrder, error) {
 		case f.ExpiresAt == nil || *f.ExpiresAt == "":
 			return malformed("payload.customer_picker_phone_forwarding.expires_at is missing")
 		}
-		expires, err := parseTime(*f.ExpiresAt)
+		expires, err := tracking.ParseTime("payload.customer_picker_phone_forwarding.expires_at", *f.ExpiresAt)
 		if err != nil {
-			return malformed("payload.customer_picker_phone_forwarding.expires_at: %v", err)
+			return malformed("%v", err)
 		}
 		o.Forwarding = &upstreamForwarding{Phone: *f.Phone, ExpiresAt: expires}
 	}
 	return o, nil
-}
-
-// parseTime reads an RFC 3339 time and says what was wrong without quoting
-// time's long layout message.
-func parseTime(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time", truncate(s, 64))
-	}
-	return t.UTC(), nil
-}
-
-// truncate bounds outside text we put into errors.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
-// maskPhone keeps the last 4 digits: enough to tell numbers apart in a log,
-// not enough to call anyone.
-func maskPhone(phone string) string {
-	digits := 0
-	for _, r := range phone {
-		if r >= '0' && r <= '9' {
-			digits++
-		}
-	}
-	var b strings.Builder
-	seen := 0
-	for _, r := range phone {
-		if r >= '0' && r <= '9' {
-			seen++
-			if seen <= digits-4 {
-				r = '*'
-			}
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

@@ -46,7 +46,7 @@ type updater struct {
 	// batch is the page size; maxEnqueue the per-tick budget of refresh
 	// jobs (PICKER_UPDATER_MAX_ENQUEUE).
 	batch, maxEnqueue int
-	metrics           *moduleMetrics
+	metrics           *metrics
 	logger            *slog.Logger
 	// ticks counts this process' ticks, to rotate the status served first.
 	ticks atomic.Uint64

@@ -32,6 +32,10 @@ func TestMaskPhoneShowsLastFourDigitsOnly(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "+*******4567", MaskPhone("+79991234567"))
 	require.Equal(t, "+**********7,123", MaskPhone("+79991234567,123"), "digits count from the end, the extension included")
+	require.Equal(t, "+* (***) ***-45-67", MaskPhone("+7 (900) 123-45-67"), "noise is kept, only digits are masked")
+	require.Equal(t, "+*******4567", MaskPhone("+79001234567"))
+	require.Equal(t, "123", MaskPhone("123"))
+	require.Empty(t, MaskPhone(""))
 	require.Equal(t, "+79991234567,123", DisplayPhone("+79991234567,,123"))
 }
 
