@@ -10,7 +10,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
@@ -30,18 +29,6 @@ type PhoneLookup struct {
 	logger  *slog.Logger
 	metrics *metrics
 	now     func() time.Time
-}
-
-// NewPhoneLookup builds a lookup with metrics of its own in reg, outside the
-// module; r may be nil (cache off). The module builds its own with
-// newPhoneLookup. It is exported only for trackingpresenter's tests, which
-// read phones through a real lookup without picker-ingest's worker.
-func NewPhoneLookup(r *cache.Redis, reg prometheus.Registerer, logger *slog.Logger) (*PhoneLookup, error) {
-	m, err := newMetrics(reg)
-	if err != nil {
-		return nil, err
-	}
-	return newPhoneLookup(r, m, logger), nil
 }
 
 // newPhoneLookup builds the lookup; r may be nil (cache off).
