@@ -282,6 +282,43 @@ func TestTrackingPickerStates(t *testing.T) {
 	}
 }
 
+// DESIGN §4.2's P0 row end to end: an order whose own status is past
+// picking shows the base view whatever the picker order says (here a lost
+// paid event, and a picker order still picking on a cancelled order).
+func TestTrackingOrderStatusPastPickingShowsBaseView(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, map[string]string{"EXPERIMENTS_FILE": experimentsFile(t)})
+	soon := time.Now().Add(time.Hour)
+	insertOrder(t, a.DB, order{nr: "taken-1", eater: "e-taken", flow: "retail", status: "taken", courierPhone: "+79990000009"})
+	insertPicker(t, a.DB, "taken-1", "p1", "picked_up", "picking_at", "picked_up_at")
+	insertOrder(t, a.DB, order{nr: "arrived-1", eater: "e-arrived", flow: "retail", status: "arrived_to_customer", courierPhone: "+79990000009"})
+	insertPicker(t, a.DB, "arrived-1", "p1", "picking", "picking_at")
+	insertPhone(t, a.DB, "arrived-1", "p1", "+79991234567", soon)
+	insertOrder(t, a.DB, order{nr: "cancelled-1", eater: "e-cancelled", flow: "retail", status: "cancelled", at: time.Now()})
+	insertPicker(t, a.DB, "cancelled-1", "p1", "picking", "picking_at")
+	insertPhone(t, a.DB, "cancelled-1", "p1", "+79991234567", soon)
+	settle(t, a)
+
+	for range 2 { // the second answer comes from the cache
+		got := track(t, a, user("e-taken")).Payload.TrackedOrders[0]
+		require.Equal(t, "taken", got.Status)
+		require.Len(t, got.Actions, 1)
+		require.Equal(t, trackingpresenter.ContactCourier, got.Actions[0].Payload.ContactType)
+		require.Equal(t, "+79990000009", got.Actions[0].Payload.Phone)
+
+		got = track(t, a, user("e-arrived")).Payload.TrackedOrders[0]
+		require.Equal(t, "arrived_to_customer", got.Status)
+		require.Len(t, got.Actions, 1)
+		require.Equal(t, trackingpresenter.ContactCourier, got.Actions[0].Payload.ContactType)
+
+		got = track(t, a, user("e-cancelled")).Payload.TrackedOrders[0]
+		require.Equal(t, "cancelled", got.Status)
+		require.Equal(t, "Заказ отменён", got.Title)
+		require.Empty(t, got.Actions, "no call to the picker on a cancelled order")
+		require.Nil(t, got.Banners)
+	}
+}
+
 // The exact answer for a P2 order: field names, the phone's extension, the
 // banner, UTC times, and no eta when unknown.
 func TestTrackingAnswerShape(t *testing.T) {

@@ -63,12 +63,24 @@ func (o *orderState) visible(now time.Time) bool {
 }
 
 // pickerView reports whether the picker states apply (not P0): a retail
-// order whose picker order exists, is neither cancelled nor complete, and
-// has not been paid.
+// order whose own status is still before the courier (a lost paid event
+// must not hide the courier, nor offer the picker on a cancelled order),
+// whose picker order exists, is neither cancelled nor complete, and has
+// not been paid.
 func (o *orderState) pickerView() bool {
 	p := o.Picker
-	return o.FlowType == tracking.FlowRetail && p != nil &&
+	return o.FlowType == tracking.FlowRetail && p != nil && !o.pastPicking() &&
 		p.Status != tracking.PickerCancelled && p.Status != tracking.PickerComplete && !p.PaidAt
+}
+
+// pastPicking reports whether the order's own status (DESIGN §3.2) says
+// picking is over: taken, arrived_to_customer, delivered or cancelled.
+func (o *orderState) pastPicking() bool {
+	switch o.Status {
+	case tracking.OrderTaken, tracking.OrderArrivedToCustomer, tracking.OrderDelivered, tracking.OrderCancelled:
+		return true
+	}
+	return false
 }
 
 // wantsPhone reports whether P2 may apply, so the phone must be looked up.

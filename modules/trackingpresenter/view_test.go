@@ -240,3 +240,47 @@ func TestRenderListRules(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, string(b), `"eta"`)
 }
+
+// DESIGN §4.2's P0 row: once the order's own status is taken,
+// arrived_to_customer, delivered or cancelled, the base view shows,
+// whatever the picker order says (a lost paid event must not hide the
+// courier, nor offer the picker's number on a cancelled order).
+func TestRenderOrderStatusPastPickingIsP0(t *testing.T) {
+	t.Parallel()
+	r := testRenderer(t, flagsFile)
+	valid := phone("+79991234567,,123", now.Add(time.Minute))
+	pickers := map[string]*pickerState{
+		"picked up":                {PickerID: "p1", Status: tracking.PickerPickedUp, PickingAt: true, PickedUpAt: true, Phone: valid},
+		"receipt processing":       {PickerID: "p1", Status: tracking.PickerReceiptProcessing, PickingAt: true, PickedUpAt: true},
+		"picking with valid phone": {PickerID: "p1", Status: tracking.PickerPicking, PickingAt: true, Phone: valid},
+		"assigned":                 {PickerID: "p1", Status: tracking.PickerAssigned},
+		"new":                      {Status: tracking.PickerNew},
+	}
+	type want struct {
+		title   string
+		contact trackedOrderButtonContactType // "" = no button
+	}
+	for status, w := range map[tracking.OrderStatus]want{
+		tracking.OrderTaken:             {"Курьер в пути", contactCourier},
+		tracking.OrderArrivedToCustomer: {"Курьер на месте", contactCourier},
+		tracking.OrderDelivered:         {"Заказ доставлен", ""},
+		tracking.OrderCancelled:         {"Заказ отменён", ""},
+	} {
+		for name, p := range pickers {
+			o := retail(p)
+			o.Status, o.CourierPhone = status, "+79990000001"
+			got := r.render("e", []orderState{o}, langRU, now)
+			require.Len(t, got, 1)
+			require.Equal(t, string(status), got[0].Status, "%s/%s", status, name)
+			require.Equal(t, w.title, got[0].Title, "%s/%s", status, name)
+			require.Nil(t, got[0].Banners, "%s/%s", status, name)
+			require.False(t, o.wantsPhone(), "%s/%s: no phone lookup for a P0 order", status, name)
+			if w.contact == "" {
+				require.Empty(t, got[0].Actions, "%s/%s", status, name)
+				continue
+			}
+			require.Equal(t, []trackedOrderAction{{Type: actionCall, Title: "Позвонить курьеру",
+				Payload: trackedOrderActionPayload{ContactType: w.contact, Phone: "+79990000001"}}}, got[0].Actions, "%s/%s", status, name)
+		}
+	}
+}
