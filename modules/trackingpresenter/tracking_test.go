@@ -405,9 +405,13 @@ func TestTrackingIdentityHeaders(t *testing.T) {
 		{"X-YaTaxi-User": "eats_user_id=42"},
 		{"X-Eats-User": "personal_phone_id=abc, user_id=42, personal_email_id=def"},
 		{"X-Eats-User": "user_id=42", "X-YaTaxi-User": "eats_user_id=7"},
+		// X-Eats-User names no eater: X-YaTaxi-User is consulted next.
+		{"X-Eats-User": "personal_phone_id=abc", "X-YaTaxi-User": "eats_user_id=42"},
+		// X-YaTaxi-User is never consulted, so never validated.
+		{"X-Eats-User": "user_id=42", "X-YaTaxi-User": "garbage"},
 	} {
 		code, _, body := a.Do(t, http.MethodGet, trackingpresenter.Path, nil, h)
-		require.Equal(t, http.StatusOK, code)
+		require.Equal(t, http.StatusOK, code, "%v: %s", h, body)
 		bodies = append(bodies, string(body))
 	}
 	require.Contains(t, bodies[0], `"picker_call"`)
@@ -423,15 +427,26 @@ func TestTrackingIdentityHeaders(t *testing.T) {
 		require.Equal(t, "no-store", hdr.Get("Cache-Control"))
 	}
 
-	for _, tc := range []struct{ header, value string }{
-		{"X-Eats-User", "42"},
-		{"X-Eats-User", "user_id="},
-		{"X-Eats-User", "user_id=42; partner_user_id=1"},
-		{"X-Eats-User", "user_id=1,user_id=2"},
-		{"X-YaTaxi-User", "eats_user_id"},
+	for _, tc := range []struct {
+		header, value string
+		other         map[string]string // more headers
+	}{
+		{"X-Eats-User", "42", nil},
+		{"X-Eats-User", "user_id=", nil},
+		{"X-Eats-User", "user_id=42; partner_user_id=1", nil},
+		{"X-Eats-User", "user_id=1,user_id=2", nil},
+		{"X-YaTaxi-User", "eats_user_id", nil},
+		// Consulted first, so validated even though X-YaTaxi-User is good.
+		{"X-Eats-User", "user_id=", map[string]string{"X-YaTaxi-User": "eats_user_id=42"}},
+		// Consulted because X-Eats-User names no eater.
+		{"X-YaTaxi-User", "eats_user_id=", map[string]string{"X-Eats-User": "personal_phone_id=abc"}},
 	} {
-		code, hdr, body := a.Do(t, http.MethodGet, trackingpresenter.Path, nil, map[string]string{tc.header: tc.value})
-		require.Equal(t, http.StatusBadRequest, code, "%s: %s", tc.header, tc.value)
+		h := map[string]string{tc.header: tc.value}
+		for k, v := range tc.other {
+			h[k] = v
+		}
+		code, hdr, body := a.Do(t, http.MethodGet, trackingpresenter.Path, nil, h)
+		require.Equal(t, http.StatusBadRequest, code, "%v", h)
 		require.Equal(t, "application/problem+json", hdr.Get("Content-Type"))
 		var problem struct {
 			Status int `json:"status"`

@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * The eater's tracked orders
-         * @description What the app shows for each of the eater's active orders (and those finished less than 15 minutes ago): title, description, buttons and banners. The eater comes from the gateway's identity headers; without one the list is empty. Poll again after meta.checkAfter seconds.
+         * @description What the app shows for each of the eater's active orders (and those finished less than 15 minutes ago): title, description, buttons and banners. The eater comes from the gateway's identity headers, consulted in order (X-Eats-User, then X-YaTaxi-User) until one names an eater; without one the list is empty. Poll again after meta.checkAfter seconds.
          */
         get: operations["getTracking"];
         put?: never;
@@ -188,9 +188,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Set by the API gateway: comma-separated k=v pairs; the eater is user_id (or partner_user_id). Wins over X-YaTaxi-User. */
+                /** @description Set by the API gateway: comma-separated k=v pairs; the eater is user_id (or partner_user_id). Consulted first: when it names an eater, X-YaTaxi-User is neither read nor validated; when it holds only other keys, X-YaTaxi-User is consulted. Malformed, or an empty id: 400. */
                 "X-Eats-User"?: string;
-                /** @description Set by the API gateway: comma-separated k=v pairs; the eater is eats_user_id. */
+                /** @description Set by the API gateway: comma-separated k=v pairs; the eater is eats_user_id. Consulted only when X-Eats-User is absent or names no eater; then malformed, or an empty id: 400. */
                 "X-YaTaxi-User"?: string;
                 /** @description en or en-* for English; anything else, or nothing, for Russian. */
                 "X-Request-Language"?: string;
