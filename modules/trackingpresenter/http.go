@@ -44,7 +44,10 @@ func (p *presenter) register(api huma.API) {
 		Path:        trackingPath,
 		Summary:     "The eater's tracked orders",
 		Description: "What the app shows for each of the eater's active orders (and those finished less than 15 minutes ago): " +
-			"title, description, buttons and banners. The eater comes from the gateway's identity headers, consulted in order (X-Eats-User, then X-YaTaxi-User) until one names an eater; without one the list is empty. " +
+			"title, description, buttons and banners. " +
+			"At most TRACKING_MAX_ORDERS_PER_EATER orders (50 unless configured otherwise): when an eater has more, " +
+			"active orders are kept before finished ones, newest (by createdAt) first, and the kept ones are shown in the usual order; " +
+			"meta.count counts what is shown. The eater comes from the gateway's identity headers, consulted in order (X-Eats-User, then X-YaTaxi-User) until one names an eater; without one the list is empty. " +
 			"Poll again after meta.checkAfter seconds.",
 		Errors: []int{http.StatusBadRequest, http.StatusInternalServerError},
 		Responses: map[string]*huma.Response{
@@ -78,7 +81,11 @@ func (p *presenter) get(ctx context.Context, in *trackingInput) (*trackingOutput
 		}
 		return nil, huma.Error500InternalServerError("tracking is unavailable, try again")
 	}
-	out.Body.Payload.TrackedOrders = p.render.render(eater, states, languageOf(in.Language), now)
+	var capped bool
+	out.Body.Payload.TrackedOrders, capped = p.render.render(eater, states, languageOf(in.Language), now)
+	if capped {
+		p.metrics.capped.Inc()
+	}
 	out.Body.Meta.Count = len(out.Body.Payload.TrackedOrders)
 	return out, nil
 }

@@ -823,3 +823,96 @@ func TestTrackingAnswersPollsFromMemory(t *testing.T) {
 	require.Equal(t, misses, cacheCount(t, a, "miss"), "no poll read the database")
 	require.Zero(t, cacheCount(t, a, "behind"), "the change feed kept up")
 }
+
+// cappedCount reads eot_tracking_answers_capped_total; -1 when absent.
+func cappedCount(t *testing.T, a *apptest.App) int {
+	t.Helper()
+	for _, l := range strings.Split(metricsText(t, a), "\n") {
+		if v, ok := strings.CutPrefix(l, "eot_tracking_answers_capped_total "); ok {
+			var n int
+			_, _ = fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	return -1
+}
+
+// TRACKING_MAX_ORDERS_PER_EATER (DESIGN §4.1) on every read path: the cache
+// off, a miss (PostgreSQL) and a hit (memory). Active orders before
+// finished ones, newest first, then shown by createdAt, then orderNr;
+// meta.count counts what is shown; the metric counts answers cut.
+func TestTrackingCapsOrdersPerEater(t *testing.T) {
+	t.Parallel()
+	t0 := time.Now().Add(-5 * time.Hour)
+	orders := []order{
+		// e1: four active orders, one finished: the three newest active.
+		{nr: "e1-a1", eater: "e1", flow: "native", status: "created", first: t0},
+		{nr: "e1-a2", eater: "e1", flow: "native", status: "taken", first: t0.Add(time.Minute)},
+		{nr: "e1-f1", eater: "e1", flow: "native", status: "delivered", first: t0.Add(2 * time.Minute), at: time.Now().Add(-time.Minute)},
+		{nr: "e1-a3", eater: "e1", flow: "native", status: "place_confirmed", first: t0.Add(3 * time.Minute)},
+		{nr: "e1-a4", eater: "e1", flow: "retail", status: "created", first: t0.Add(4 * time.Minute)},
+		// e2: two active, two finished listed, one finished long ago: both
+		// active, then the newest finished.
+		{nr: "e2-a1", eater: "e2", flow: "native", status: "created", first: t0},
+		{nr: "e2-f1", eater: "e2", flow: "native", status: "cancelled", first: t0.Add(time.Minute), at: time.Now().Add(-time.Minute)},
+		{nr: "e2-f2", eater: "e2", flow: "native", status: "delivered", first: t0.Add(2 * time.Minute), at: time.Now().Add(-2 * time.Minute)},
+		{nr: "e2-old", eater: "e2", flow: "native", status: "delivered", first: t0.Add(3 * time.Minute), at: time.Now().Add(-time.Hour)},
+		{nr: "e2-a2", eater: "e2", flow: "native", status: "taken", first: t0.Add(4 * time.Minute)},
+		// e3: exactly the cap.
+		{nr: "e3-a1", eater: "e3", flow: "native", status: "created", first: t0},
+		{nr: "e3-a2", eater: "e3", flow: "native", status: "created", first: t0.Add(time.Minute)},
+		{nr: "e3-a3", eater: "e3", flow: "native", status: "created", first: t0.Add(2 * time.Minute)},
+	}
+	want := map[string][]string{
+		"e1": {"e1-a2", "e1-a3", "e1-a4"},
+		"e2": {"e2-a1", "e2-f2", "e2-a2"},
+		"e3": {"e3-a1", "e3-a2", "e3-a3"},
+	}
+	check := func(t *testing.T, a *apptest.App, eater string) {
+		t.Helper()
+		before := cappedCount(t, a)
+		r := track(t, a, user(eater))
+		var nrs []string
+		for _, o := range r.Payload.TrackedOrders {
+			nrs = append(nrs, o.Order.OrderNr)
+		}
+		require.Equal(t, want[eater], nrs, eater)
+		require.Equal(t, 3, r.Meta.Count, eater)
+		if eater == "e3" {
+			require.Equal(t, before, cappedCount(t, a), "%s fits: not counted", eater)
+		} else {
+			require.Equal(t, before+1, cappedCount(t, a), "%s was cut: counted", eater)
+		}
+	}
+
+	t.Run("cache off", func(t *testing.T) {
+		t.Parallel()
+		a := apptest.Start(t, map[string]string{"TRACKING_MAX_ORDERS_PER_EATER": "3", "TRACKING_CACHE_ENTRIES": "0"})
+		for _, o := range orders {
+			insertOrder(t, a.DB, o)
+		}
+		for _, eater := range []string{"e1", "e2", "e3"} {
+			check(t, a, eater)
+		}
+		require.Positive(t, cacheCount(t, a, "off"))
+	})
+	t.Run("cache miss then hit", func(t *testing.T) {
+		t.Parallel()
+		a := apptest.Start(t, map[string]string{"TRACKING_MAX_ORDERS_PER_EATER": "3"})
+		pgtest.Eventually(t, 10*time.Second, func() bool { return len(a.Logs.Lines("tracking cache complete")) > 0 }, "the complete set is loaded")
+		for _, o := range orders {
+			insertOrder(t, a.DB, o)
+		}
+		settle(t, a)
+		for _, eater := range []string{"e1", "e2", "e3"} {
+			read := cacheCount(t, a, "miss") + cacheCount(t, a, "behind")
+			check(t, a, eater) // the eater changed since the load: read from PostgreSQL
+			require.Equal(t, read+1, cacheCount(t, a, "miss")+cacheCount(t, a, "behind"), "%s read from PostgreSQL", eater)
+			hits := cacheCount(t, a, "hit")
+			pgtest.Eventually(t, 10*time.Second, func() bool {
+				check(t, a, eater)
+				return cacheCount(t, a, "hit") > hits
+			}, "%s answered from memory", eater)
+		}
+	})
+}
