@@ -21,12 +21,12 @@ type trackingResponse struct {
 // trackingMeta tells the app when to ask again.
 type trackingMeta struct {
 	CheckAfter int `json:"checkAfter" doc:"seconds until the app should poll again" example:"15"`
-	Count      int `json:"count" doc:"number of tracked orders" example:"1"`
+	Count      int `json:"count" doc:"number of tracked orders shown (at most TRACKING_MAX_ORDERS_PER_EATER, 50 by default)" example:"1"`
 }
 
 // trackingPayload lists the eater's tracked orders.
 type trackingPayload struct {
-	TrackedOrders []trackedOrder `json:"trackedOrders" nullable:"false" doc:"orders not finished, plus those finished less than 15 minutes ago; by createdAt, then orderNr"`
+	TrackedOrders []trackedOrder `json:"trackedOrders" nullable:"false" doc:"orders not finished, plus those finished less than 15 minutes ago; by createdAt, then orderNr. At most TRACKING_MAX_ORDERS_PER_EATER (50 by default): active before finished, newest first, are the ones kept"`
 }
 
 // trackedOrder is one order's card.

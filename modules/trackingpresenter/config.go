@@ -8,7 +8,8 @@ import (
 	"github.com/eats/eats-orders-tracking/platform/config"
 )
 
-// Config tunes the tracking endpoint's in-process cache.
+// Config tunes the tracking endpoint: its in-process cache and the size
+// of an answer.
 type Config struct {
 	// CacheEntries bounds how many eaters' states a replica keeps in
 	// memory (a few hundred bytes per listed order). When every eater
@@ -20,6 +21,10 @@ type Config struct {
 	// lazily cached eater lives. A safety net only: the change feed keeps
 	// answers within 1 s of every commit.
 	CacheMaxAge time.Duration `env:"TRACKING_CACHE_MAX_AGE" envDefault:"5m"`
+	// MaxOrdersPerEater bounds the orders of one answer (DESIGN §4.1), so
+	// an eater with very many orders costs a bounded answer: active
+	// orders are kept before finished ones, newest first. At least 1.
+	MaxOrdersPerEater int `env:"TRACKING_MAX_ORDERS_PER_EATER" envDefault:"50"`
 }
 
 // Validate names the variable that is wrong.
@@ -30,6 +35,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CacheMaxAge < time.Second || c.CacheMaxAge > time.Hour {
 		errs = append(errs, fmt.Errorf("TRACKING_CACHE_MAX_AGE: must be between 1s and 1h (got %s)", c.CacheMaxAge))
+	}
+	if c.MaxOrdersPerEater < 1 {
+		errs = append(errs, fmt.Errorf("TRACKING_MAX_ORDERS_PER_EATER: must be 1 or more (got %d)", c.MaxOrdersPerEater))
 	}
 	return errors.Join(errs...)
 }

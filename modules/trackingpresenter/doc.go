@@ -19,5 +19,6 @@
 // than a second; otherwise, or on a miss, the handler reads PostgreSQL
 // and fills it. An entry holding a phone never outlives the phone, and
 // the renderer checks the expiry again, so an expired phone is never
-// shown.
+// shown. The renderer also cuts an answer to TRACKING_MAX_ORDERS_PER_EATER
+// orders, whichever path the states came from.
 package trackingpresenter

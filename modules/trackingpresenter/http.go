@@ -17,8 +17,8 @@ import (
 const trackingPath = "/eats/v1/eats-orders-tracking/v1/tracking"
 
 type trackingInput struct {
-	EatsUser   string `header:"X-Eats-User" doc:"Set by the API gateway: comma-separated k=v pairs; the eater is user_id (or partner_user_id). Wins over X-YaTaxi-User." example:"user_id=12345, personal_phone_id=abc"`
-	YaTaxiUser string `header:"X-YaTaxi-User" doc:"Set by the API gateway: comma-separated k=v pairs; the eater is eats_user_id." example:"eats_user_id=12345"`
+	EatsUser   string `header:"X-Eats-User" doc:"Set by the API gateway: comma-separated k=v pairs; the eater is user_id (or partner_user_id). Consulted first: when it names an eater, X-YaTaxi-User is neither read nor validated; when it holds only other keys, X-YaTaxi-User is consulted. Malformed, or an empty id: 400." example:"user_id=12345, personal_phone_id=abc"`
+	YaTaxiUser string `header:"X-YaTaxi-User" doc:"Set by the API gateway: comma-separated k=v pairs; the eater is eats_user_id. Consulted only when X-Eats-User is absent or names no eater; then malformed, or an empty id: 400." example:"eats_user_id=12345"`
 	Language   string `header:"X-Request-Language" doc:"en or en-* for English; anything else, or nothing, for Russian." example:"ru"`
 }
 
@@ -44,7 +44,10 @@ func (p *presenter) register(api huma.API) {
 		Path:        trackingPath,
 		Summary:     "The eater's tracked orders",
 		Description: "What the app shows for each of the eater's active orders (and those finished less than 15 minutes ago): " +
-			"title, description, buttons and banners. The eater comes from the gateway's identity headers; without one the list is empty. " +
+			"title, description, buttons and banners. " +
+			"At most TRACKING_MAX_ORDERS_PER_EATER orders (50 unless configured otherwise): when an eater has more, " +
+			"active orders are kept before finished ones, newest (by createdAt) first, and the kept ones are shown in the usual order; " +
+			"meta.count counts what is shown. The eater comes from the gateway's identity headers, consulted in order (X-Eats-User, then X-YaTaxi-User) until one names an eater; without one the list is empty. " +
 			"Poll again after meta.checkAfter seconds.",
 		Errors: []int{http.StatusBadRequest, http.StatusInternalServerError},
 		Responses: map[string]*huma.Response{
@@ -78,7 +81,11 @@ func (p *presenter) get(ctx context.Context, in *trackingInput) (*trackingOutput
 		}
 		return nil, huma.Error500InternalServerError("tracking is unavailable, try again")
 	}
-	out.Body.Payload.TrackedOrders = p.render.render(eater, states, languageOf(in.Language), now)
+	var capped bool
+	out.Body.Payload.TrackedOrders, capped = p.render.render(eater, states, languageOf(in.Language), now)
+	if capped {
+		p.metrics.capped.Inc()
+	}
 	out.Body.Meta.Count = len(out.Body.Payload.TrackedOrders)
 	return out, nil
 }

@@ -22,14 +22,20 @@ type identityError struct {
 
 func (e *identityError) Error() string { return e.header + ": " + e.reason }
 
-// eaterID reads the eater from the identity headers. X-Eats-User wins when
-// it is present: its user_id, else its partner_user_id. Otherwise
-// X-YaTaxi-User's eats_user_id. "" with a nil error means no identity (the
-// answer is then an empty list). A header that is not comma-separated k=v
-// pairs, an empty id, or one key given two different ids is an error.
+// eaterID reads the eater from the identity headers (DESIGN §4.1). They
+// are consulted in order until one names an eater: X-Eats-User's user_id,
+// else its partner_user_id; then X-YaTaxi-User's eats_user_id. So an
+// X-Eats-User holding only other keys (personal_phone_id, …) falls
+// through. "" with a nil error means no identity (the answer is then an
+// empty list). A consulted header that is not comma-separated k=v pairs,
+// names an empty id, or gives one key two different ids is an error; a
+// header never consulted is not validated. A blank header is absent.
 func eaterID(eatsUser, yaTaxiUser string) (string, error) {
 	if strings.TrimSpace(eatsUser) != "" {
-		return idFromPairs(headerEatsUser, eatsUser, "user_id", "partner_user_id")
+		id, err := idFromPairs(headerEatsUser, eatsUser, "user_id", "partner_user_id")
+		if err != nil || id != "" {
+			return id, err
+		}
 	}
 	if strings.TrimSpace(yaTaxiUser) != "" {
 		return idFromPairs(headerYaTaxiUser, yaTaxiUser, "eats_user_id")

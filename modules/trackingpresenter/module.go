@@ -50,6 +50,7 @@ func newCache(p cacheParams) (*statecache.Cache[orderState], error) {
 type presenterParams struct {
 	fx.In
 
+	Config      Config
 	Store       *store
 	Experiments *experiments.Store
 	Cache       *statecache.Cache[orderState]
@@ -64,7 +65,7 @@ func newPresenter(p presenterParams) (*presenter, error) {
 	}
 	return &presenter{
 		store: p.Store, cache: p.Cache,
-		render:  renderer{texts: texts, experiments: p.Experiments},
+		render:  renderer{texts: texts, experiments: p.Experiments, maxOrders: p.Config.MaxOrdersPerEater},
 		log:     p.Logger,
 		metrics: p.Metrics,
 		now:     time.Now,

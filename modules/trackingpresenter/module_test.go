@@ -70,7 +70,14 @@ func TestParseConfig(t *testing.T) {
 	t.Parallel()
 	cfg, err := parseConfig(nil)
 	require.NoError(t, err)
-	require.Equal(t, Config{CacheEntries: 500000, CacheMaxAge: 5 * time.Minute}, cfg)
+	require.Equal(t, Config{CacheEntries: 500000, CacheMaxAge: 5 * time.Minute, MaxOrdersPerEater: 50}, cfg)
 	_, err = parseConfig(map[string]string{"TRACKING_CACHE_ENTRIES": "-1"})
 	require.ErrorContains(t, err, "TRACKING_CACHE_ENTRIES")
+	for _, bad := range []string{"0", "-1", "many"} {
+		_, err = parseConfig(map[string]string{"TRACKING_MAX_ORDERS_PER_EATER": bad})
+		require.ErrorContains(t, err, "TRACKING_MAX_ORDERS_PER_EATER", bad)
+	}
+	cfg, err = parseConfig(map[string]string{"TRACKING_MAX_ORDERS_PER_EATER": "1"})
+	require.NoError(t, err)
+	require.Equal(t, 1, cfg.MaxOrdersPerEater)
 }

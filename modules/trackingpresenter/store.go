@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/modules/trackingpresenter/internal/statecache"
 )
 
 // store reads order states from PostgreSQL and the phone cache: one
@@ -22,6 +23,8 @@ type store struct {
 	orders *ordersStmt
 	phones Phones
 	now    func() time.Time
+	// onLoadRow, when set (tests), is called for every row loadAll reads.
+	onLoadRow func()
 }
 
 func newStore(db *sqlx.DB, phones Phones) *store {
@@ -46,23 +49,37 @@ const phoneBatch = 1000
 
 // loadAll reads the listed states of every eater that has any (the state
 // cache's Loader), each eater's in load's order, and when it started
-// reading phones.
-func (s *store) loadAll(ctx context.Context) (map[string][]orderState, time.Time, error) {
+// reading phones. With more than maxEaters eaters it returns
+// statecache.ErrTooManyEaters having read no more than maxEaters eaters'
+// rows and one more: the query sends at most maxEaters+1 eaters' rows,
+// and reading stops at the first row of the one too many.
+func (s *store) loadAll(ctx context.Context, maxEaters int) (map[string][]orderState, time.Time, error) {
 	now := s.now()
-	rows, err := s.db.QueryContext(ctx, allListedQuery, now.Add(-finishedVisible))
+	rows, err := s.db.QueryContext(ctx, allListedQuery, now.Add(-finishedVisible), maxEaters+1)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("select listed orders: %w", err)
 	}
 	var (
 		all    []orderState
 		owners []string
+		seen   = make(map[string]struct{})
 	)
 	for rows.Next() {
+		if s.onLoadRow != nil {
+			s.onLoadRow()
+		}
 		var eater string
 		o, err := scanOrder(rows, &eater)
 		if err != nil {
 			rows.Close()
 			return nil, time.Time{}, err
+		}
+		if _, ok := seen[eater]; !ok {
+			if len(seen) == maxEaters {
+				rows.Close()
+				return nil, time.Time{}, statecache.ErrTooManyEaters
+			}
+			seen[eater] = struct{}{}
 		}
 		all, owners = append(all, o), append(owners, eater)
 	}
@@ -117,9 +134,10 @@ const (
        p.payload->'status_history'->>'picking_at' IS NOT NULL,
        p.payload->'status_history'->>'picked_up_at' IS NOT NULL,
        p.payload->'status_history'->>'paid_at' IS NOT NULL`
-	orderSource = `
-FROM orders o
+	pickerJoin = `
 LEFT JOIN picker_orders p ON p.order_nr = o.order_nr AND o.payload->>'flow_type' = 'retail'`
+	orderSource = `
+FROM orders o` + pickerJoin
 	// listedSince: not finished, or finished after $1.
 	listedSince = `(o.payload->>'status' NOT IN ('delivered', 'cancelled') OR o.event_at > $1)`
 )
@@ -130,8 +148,12 @@ const ordersQuery = `SELECT` + orderColumns + orderSource + `
 WHERE o.eater_id = $2 AND ` + listedSince + `
 ORDER BY o.first_event_at, o.order_nr`
 
-// allListedQuery reads every eater's listed orders (the complete load).
-const allListedQuery = `SELECT o.eater_id,` + orderColumns + orderSource + `
+// allListedQuery reads every eater's listed orders (the complete load), of
+// at most $2 eaters: a set too big for the cache costs no more than the
+// cache's size to find out.
+const allListedQuery = `SELECT o.eater_id,` + orderColumns + `
+FROM (SELECT DISTINCT o.eater_id FROM orders o WHERE ` + listedSince + ` LIMIT $2) e
+JOIN orders o ON o.eater_id = e.eater_id` + pickerJoin + `
 WHERE ` + listedSince
 
 // scanOrder reads one row of orderColumns; extra destinations come first.

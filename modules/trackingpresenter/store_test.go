@@ -2,11 +2,13 @@ package trackingpresenter
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/eats/eats-orders-tracking/modules/trackingpresenter/internal/statecache"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
 
@@ -30,7 +32,7 @@ INSERT INTO picker_orders (order_nr, payload, status_event_at) VALUES
  ('a2', '{"picker_id":"p1","status":"picking","status_history":{"picking_at":"2026-01-01T00:00:00Z"}}', now());`)
 	require.NoError(t, err)
 
-	all, _, err := s.loadAll(context.Background())
+	all, _, err := s.loadAll(context.Background(), 100)
 	require.NoError(t, err)
 	require.Len(t, all, 1, "B has no listed order")
 	want, err := s.load(context.Background(), "A", time.Now())
@@ -44,4 +46,33 @@ INSERT INTO picker_orders (order_nr, payload, status_event_at) VALUES
 	require.Equal(t, expires, at, "the cache learns the phone's expiry")
 	_, ok = want[0].PhoneExpiry()
 	require.False(t, ok)
+}
+
+// The complete load stops reading at the cache's bound: with more eaters
+// than TRACKING_CACHE_ENTRIES it reads no more than the bound's eaters'
+// rows (plus the one row that shows one more eater), then says so.
+func TestLoadAllStopsReadingAtTheBound(t *testing.T) {
+	t.Parallel()
+	db, _ := pgtest.Open(t)
+	s := newStore(db, fakePhones{})
+	const eaters, perEater, bound = 20, 3, 4
+	_, err := db.Exec(`
+INSERT INTO orders (order_nr, eater_id, payload, event_at, first_event_at)
+SELECT 'o-' || e || '-' || n, 'e-' || e,
+       '{"flow_type":"native","status":"created","place":{"id":"1","name":"P"}}', now(), now()
+FROM generate_series(1, $1::int) e, generate_series(1, $2::int) n`, eaters, perEater)
+	require.NoError(t, err)
+	var read atomic.Int64
+	s.onLoadRow = func() { read.Add(1) }
+
+	all, _, err := s.loadAll(context.Background(), bound)
+	require.LessOrEqual(t, read.Load(), int64(bound*perEater+1), "rows read past the bound")
+	require.ErrorIs(t, err, statecache.ErrTooManyEaters)
+	require.Nil(t, all)
+
+	read.Store(0)
+	all, _, err = s.loadAll(context.Background(), eaters)
+	require.NoError(t, err, "exactly the bound fits")
+	require.Len(t, all, eaters)
+	require.Equal(t, int64(eaters*perEater), read.Load())
 }

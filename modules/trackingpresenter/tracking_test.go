@@ -282,6 +282,43 @@ func TestTrackingPickerStates(t *testing.T) {
 	}
 }
 
+// DESIGN §4.2's P0 row end to end: an order whose own status is past
+// picking shows the base view whatever the picker order says (here a lost
+// paid event, and a picker order still picking on a cancelled order).
+func TestTrackingOrderStatusPastPickingShowsBaseView(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, map[string]string{"EXPERIMENTS_FILE": experimentsFile(t)})
+	soon := time.Now().Add(time.Hour)
+	insertOrder(t, a.DB, order{nr: "taken-1", eater: "e-taken", flow: "retail", status: "taken", courierPhone: "+79990000009"})
+	insertPicker(t, a.DB, "taken-1", "p1", "picked_up", "picking_at", "picked_up_at")
+	insertOrder(t, a.DB, order{nr: "arrived-1", eater: "e-arrived", flow: "retail", status: "arrived_to_customer", courierPhone: "+79990000009"})
+	insertPicker(t, a.DB, "arrived-1", "p1", "picking", "picking_at")
+	insertPhone(t, a.DB, "arrived-1", "p1", "+79991234567", soon)
+	insertOrder(t, a.DB, order{nr: "cancelled-1", eater: "e-cancelled", flow: "retail", status: "cancelled", at: time.Now()})
+	insertPicker(t, a.DB, "cancelled-1", "p1", "picking", "picking_at")
+	insertPhone(t, a.DB, "cancelled-1", "p1", "+79991234567", soon)
+	settle(t, a)
+
+	for range 2 { // the second answer comes from the cache
+		got := track(t, a, user("e-taken")).Payload.TrackedOrders[0]
+		require.Equal(t, "taken", got.Status)
+		require.Len(t, got.Actions, 1)
+		require.Equal(t, trackingpresenter.ContactCourier, got.Actions[0].Payload.ContactType)
+		require.Equal(t, "+79990000009", got.Actions[0].Payload.Phone)
+
+		got = track(t, a, user("e-arrived")).Payload.TrackedOrders[0]
+		require.Equal(t, "arrived_to_customer", got.Status)
+		require.Len(t, got.Actions, 1)
+		require.Equal(t, trackingpresenter.ContactCourier, got.Actions[0].Payload.ContactType)
+
+		got = track(t, a, user("e-cancelled")).Payload.TrackedOrders[0]
+		require.Equal(t, "cancelled", got.Status)
+		require.Equal(t, "Заказ отменён", got.Title)
+		require.Empty(t, got.Actions, "no call to the picker on a cancelled order")
+		require.Nil(t, got.Banners)
+	}
+}
+
 // The exact answer for a P2 order: field names, the phone's extension, the
 // banner, UTC times, and no eta when unknown.
 func TestTrackingAnswerShape(t *testing.T) {
@@ -368,9 +405,13 @@ func TestTrackingIdentityHeaders(t *testing.T) {
 		{"X-YaTaxi-User": "eats_user_id=42"},
 		{"X-Eats-User": "personal_phone_id=abc, user_id=42, personal_email_id=def"},
 		{"X-Eats-User": "user_id=42", "X-YaTaxi-User": "eats_user_id=7"},
+		// X-Eats-User names no eater: X-YaTaxi-User is consulted next.
+		{"X-Eats-User": "personal_phone_id=abc", "X-YaTaxi-User": "eats_user_id=42"},
+		// X-YaTaxi-User is never consulted, so never validated.
+		{"X-Eats-User": "user_id=42", "X-YaTaxi-User": "garbage"},
 	} {
 		code, _, body := a.Do(t, http.MethodGet, trackingpresenter.Path, nil, h)
-		require.Equal(t, http.StatusOK, code)
+		require.Equal(t, http.StatusOK, code, "%v: %s", h, body)
 		bodies = append(bodies, string(body))
 	}
 	require.Contains(t, bodies[0], `"picker_call"`)
@@ -386,15 +427,26 @@ func TestTrackingIdentityHeaders(t *testing.T) {
 		require.Equal(t, "no-store", hdr.Get("Cache-Control"))
 	}
 
-	for _, tc := range []struct{ header, value string }{
-		{"X-Eats-User", "42"},
-		{"X-Eats-User", "user_id="},
-		{"X-Eats-User", "user_id=42; partner_user_id=1"},
-		{"X-Eats-User", "user_id=1,user_id=2"},
-		{"X-YaTaxi-User", "eats_user_id"},
+	for _, tc := range []struct {
+		header, value string
+		other         map[string]string // more headers
+	}{
+		{"X-Eats-User", "42", nil},
+		{"X-Eats-User", "user_id=", nil},
+		{"X-Eats-User", "user_id=42; partner_user_id=1", nil},
+		{"X-Eats-User", "user_id=1,user_id=2", nil},
+		{"X-YaTaxi-User", "eats_user_id", nil},
+		// Consulted first, so validated even though X-YaTaxi-User is good.
+		{"X-Eats-User", "user_id=", map[string]string{"X-YaTaxi-User": "eats_user_id=42"}},
+		// Consulted because X-Eats-User names no eater.
+		{"X-YaTaxi-User", "eats_user_id=", map[string]string{"X-Eats-User": "personal_phone_id=abc"}},
 	} {
-		code, hdr, body := a.Do(t, http.MethodGet, trackingpresenter.Path, nil, map[string]string{tc.header: tc.value})
-		require.Equal(t, http.StatusBadRequest, code, "%s: %s", tc.header, tc.value)
+		h := map[string]string{tc.header: tc.value}
+		for k, v := range tc.other {
+			h[k] = v
+		}
+		code, hdr, body := a.Do(t, http.MethodGet, trackingpresenter.Path, nil, h)
+		require.Equal(t, http.StatusBadRequest, code, "%v", h)
 		require.Equal(t, "application/problem+json", hdr.Get("Content-Type"))
 		var problem struct {
 			Status int `json:"status"`
@@ -770,4 +822,97 @@ func TestTrackingAnswersPollsFromMemory(t *testing.T) {
 	}
 	require.Equal(t, misses, cacheCount(t, a, "miss"), "no poll read the database")
 	require.Zero(t, cacheCount(t, a, "behind"), "the change feed kept up")
+}
+
+// cappedCount reads eot_tracking_answers_capped_total; -1 when absent.
+func cappedCount(t *testing.T, a *apptest.App) int {
+	t.Helper()
+	for _, l := range strings.Split(metricsText(t, a), "\n") {
+		if v, ok := strings.CutPrefix(l, "eot_tracking_answers_capped_total "); ok {
+			var n int
+			_, _ = fmt.Sscan(v, &n)
+			return n
+		}
+	}
+	return -1
+}
+
+// TRACKING_MAX_ORDERS_PER_EATER (DESIGN §4.1) on every read path: the cache
+// off, a miss (PostgreSQL) and a hit (memory). Active orders before
+// finished ones, newest first, then shown by createdAt, then orderNr;
+// meta.count counts what is shown; the metric counts answers cut.
+func TestTrackingCapsOrdersPerEater(t *testing.T) {
+	t.Parallel()
+	t0 := time.Now().Add(-5 * time.Hour)
+	orders := []order{
+		// e1: four active orders, one finished: the three newest active.
+		{nr: "e1-a1", eater: "e1", flow: "native", status: "created", first: t0},
+		{nr: "e1-a2", eater: "e1", flow: "native", status: "taken", first: t0.Add(time.Minute)},
+		{nr: "e1-f1", eater: "e1", flow: "native", status: "delivered", first: t0.Add(2 * time.Minute), at: time.Now().Add(-time.Minute)},
+		{nr: "e1-a3", eater: "e1", flow: "native", status: "place_confirmed", first: t0.Add(3 * time.Minute)},
+		{nr: "e1-a4", eater: "e1", flow: "retail", status: "created", first: t0.Add(4 * time.Minute)},
+		// e2: two active, two finished listed, one finished long ago: both
+		// active, then the newest finished.
+		{nr: "e2-a1", eater: "e2", flow: "native", status: "created", first: t0},
+		{nr: "e2-f1", eater: "e2", flow: "native", status: "cancelled", first: t0.Add(time.Minute), at: time.Now().Add(-time.Minute)},
+		{nr: "e2-f2", eater: "e2", flow: "native", status: "delivered", first: t0.Add(2 * time.Minute), at: time.Now().Add(-2 * time.Minute)},
+		{nr: "e2-old", eater: "e2", flow: "native", status: "delivered", first: t0.Add(3 * time.Minute), at: time.Now().Add(-time.Hour)},
+		{nr: "e2-a2", eater: "e2", flow: "native", status: "taken", first: t0.Add(4 * time.Minute)},
+		// e3: exactly the cap.
+		{nr: "e3-a1", eater: "e3", flow: "native", status: "created", first: t0},
+		{nr: "e3-a2", eater: "e3", flow: "native", status: "created", first: t0.Add(time.Minute)},
+		{nr: "e3-a3", eater: "e3", flow: "native", status: "created", first: t0.Add(2 * time.Minute)},
+	}
+	want := map[string][]string{
+		"e1": {"e1-a2", "e1-a3", "e1-a4"},
+		"e2": {"e2-a1", "e2-f2", "e2-a2"},
+		"e3": {"e3-a1", "e3-a2", "e3-a3"},
+	}
+	check := func(t *testing.T, a *apptest.App, eater string) {
+		t.Helper()
+		before := cappedCount(t, a)
+		r := track(t, a, user(eater))
+		var nrs []string
+		for _, o := range r.Payload.TrackedOrders {
+			nrs = append(nrs, o.Order.OrderNr)
+		}
+		require.Equal(t, want[eater], nrs, eater)
+		require.Equal(t, 3, r.Meta.Count, eater)
+		if eater == "e3" {
+			require.Equal(t, before, cappedCount(t, a), "%s fits: not counted", eater)
+		} else {
+			require.Equal(t, before+1, cappedCount(t, a), "%s was cut: counted", eater)
+		}
+	}
+
+	t.Run("cache off", func(t *testing.T) {
+		t.Parallel()
+		a := apptest.Start(t, map[string]string{"TRACKING_MAX_ORDERS_PER_EATER": "3", "TRACKING_CACHE_ENTRIES": "0"})
+		for _, o := range orders {
+			insertOrder(t, a.DB, o)
+		}
+		for _, eater := range []string{"e1", "e2", "e3"} {
+			check(t, a, eater)
+		}
+		require.Positive(t, cacheCount(t, a, "off"))
+	})
+	t.Run("cache miss then hit", func(t *testing.T) {
+		t.Parallel()
+		a := apptest.Start(t, map[string]string{"TRACKING_MAX_ORDERS_PER_EATER": "3"})
+		pgtest.Eventually(t, 10*time.Second, func() bool { return len(a.Logs.Lines("tracking cache complete")) > 0 }, "the complete set is loaded")
+		for _, o := range orders {
+			insertOrder(t, a.DB, o)
+		}
+		settle(t, a)
+		for _, eater := range []string{"e1", "e2", "e3"} {
+			read := cacheCount(t, a, "miss") + cacheCount(t, a, "behind")
+			check(t, a, eater) // the eater changed since the load: read from PostgreSQL
+			require.Equal(t, read+1, cacheCount(t, a, "miss")+cacheCount(t, a, "behind"), "%s read from PostgreSQL", eater)
+			hits := cacheCount(t, a, "hit")
+			pgtest.Eventually(t, 10*time.Second, func() bool {
+				check(t, a, eater)
+				return cacheCount(t, a, "hit") > hits
+			}, "%s answered from memory", eater)
+		}
+	})
 }

@@ -1,6 +1,8 @@
 package trackingpresenter
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
@@ -63,12 +65,24 @@ func (o *orderState) visible(now time.Time) bool {
 }
 
 // pickerView reports whether the picker states apply (not P0): a retail
-// order whose picker order exists, is neither cancelled nor complete, and
-// has not been paid.
+// order whose own status is still before the courier (a lost paid event
+// must not hide the courier, nor offer the picker on a cancelled order),
+// whose picker order exists, is neither cancelled nor complete, and has
+// not been paid.
 func (o *orderState) pickerView() bool {
 	p := o.Picker
-	return o.FlowType == tracking.FlowRetail && p != nil &&
+	return o.FlowType == tracking.FlowRetail && p != nil && !o.pastPicking() &&
 		p.Status != tracking.PickerCancelled && p.Status != tracking.PickerComplete && !p.PaidAt
+}
+
+// pastPicking reports whether the order's own status (DESIGN §3.2) says
+// picking is over: taken, arrived_to_customer, delivered or cancelled.
+func (o *orderState) pastPicking() bool {
+	switch o.Status {
+	case tracking.OrderTaken, tracking.OrderArrivedToCustomer, tracking.OrderDelivered, tracking.OrderCancelled:
+		return true
+	}
+	return false
 }
 
 // wantsPhone reports whether P2 may apply, so the phone must be looked up.
@@ -94,20 +108,71 @@ func (o orderState) PhoneExpiry() (time.Time, bool) {
 type renderer struct {
 	texts       catalog
 	experiments *experiments.Store
+	// maxOrders bounds the orders of one answer (TRACKING_MAX_ORDERS_PER_EATER).
+	maxOrders int
 }
 
 // render builds the tracked orders of eater at now, in the given order
-// (the store sorts by createdAt, then orderNr).
-func (r *renderer) render(eater string, states []orderState, lang language, now time.Time) []trackedOrder {
-	out := make([]trackedOrder, 0, len(states))
-	for i := range states {
-		o := &states[i]
-		if !o.visible(now) {
-			continue
+// (the store sorts by createdAt, then orderNr), at most maxOrders of them
+// (DESIGN §4.1); it reports whether some were cut. The cap applies here,
+// on the orders listed at now, so every read path (memory or PostgreSQL)
+// cuts the same way, and a finished order leaving the list frees its room.
+func (r *renderer) render(eater string, states []orderState, lang language, now time.Time) ([]trackedOrder, bool) {
+	if len(states) <= r.maxOrders { // the usual case: nothing to cut
+		out := make([]trackedOrder, 0, len(states))
+		for i := range states {
+			if states[i].visible(now) {
+				out = append(out, r.order(eater, &states[i], lang, now))
+			}
 		}
-		out = append(out, r.order(eater, o, lang, now))
+		return out, false
 	}
-	return out
+	listed := make([]int, 0, len(states))
+	for i := range states {
+		if states[i].visible(now) {
+			listed = append(listed, i)
+		}
+	}
+	capped := len(listed) > r.maxOrders
+	if capped {
+		listed = r.keep(states, listed)
+	}
+	out := make([]trackedOrder, 0, len(listed))
+	for _, i := range listed {
+		out = append(out, r.order(eater, &states[i], lang, now))
+	}
+	return out, capped
+}
+
+// keep picks maxOrders of the listed states (indexes in the shown order):
+// active before finished, newest first (createdAt, then orderNr, both
+// descending: the last in the shown order first). It returns them in the
+// shown order.
+func (r *renderer) keep(states []orderState, listed []int) []int {
+	byRank := slices.Clone(listed)
+	slices.SortStableFunc(byRank, func(i, j int) int {
+		a, b := &states[i], &states[j]
+		return cmp.Or(
+			compareBool(a.Status.Finished(), b.Status.Finished()),
+			b.CreatedAt.Compare(a.CreatedAt),
+			cmp.Compare(b.OrderNr, a.OrderNr),
+		)
+	})
+	kept := byRank[:r.maxOrders]
+	slices.Sort(kept) // indexes of states: back to the shown order
+	return kept
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	default:
+		return -1
+	}
 }
 
 func (r *renderer) order(eater string, o *orderState, lang language, now time.Time) trackedOrder {

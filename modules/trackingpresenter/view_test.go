@@ -43,7 +43,7 @@ func testRenderer(t *testing.T, file string) *renderer {
 	require.NoError(t, store.Load())
 	texts, err := loadCatalog(messageFiles)
 	require.NoError(t, err)
-	return &renderer{texts: texts, experiments: store}
+	return &renderer{texts: texts, experiments: store, maxOrders: 50}
 }
 
 var now = time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
@@ -62,7 +62,7 @@ func phone(number string, expires time.Time) *tracking.Phone {
 
 func renderJSON(t *testing.T, r *renderer, eater string, o orderState, lang language) string {
 	t.Helper()
-	got := r.render(eater, []orderState{o}, lang, now)
+	got, _ := r.render(eater, []orderState{o}, lang, now)
 	require.Len(t, got, 1)
 	b, err := json.Marshal(got[0])
 	require.NoError(t, err)
@@ -118,7 +118,7 @@ func TestRenderExperimentsAbsentMeansOff(t *testing.T) {
 	t.Parallel()
 	r := testRenderer(t, "experiments: {}\n")
 	o := retail(&pickerState{PickerID: "p1", Status: tracking.PickerPicking, PickingAt: true, Phone: phone("+79991234567", now.Add(time.Hour))})
-	got := r.render("e", []orderState{o}, langRU, now)
+	got, _ := r.render("e", []orderState{o}, langRU, now)
 	require.Equal(t, "place_confirmed", got[0].Status)
 }
 
@@ -138,11 +138,11 @@ experiments:
         value: {enabled: true}
 `)
 	o := retail(&pickerState{PickerID: "p1", Status: tracking.PickerAssigned})
-	require.Equal(t, statusPickerContactUs, r.render("e", []orderState{o}, langEN, now)[0].Status)
-	require.Equal(t, "place_confirmed", r.render("e", []orderState{o}, langRU, now)[0].Status)
-	require.Equal(t, "place_confirmed", r.render("other", []orderState{o}, langEN, now)[0].Status)
+	require.Equal(t, statusPickerContactUs, first(r.render("e", []orderState{o}, langEN, now)).Status)
+	require.Equal(t, "place_confirmed", first(r.render("e", []orderState{o}, langRU, now)).Status)
+	require.Equal(t, "place_confirmed", first(r.render("other", []orderState{o}, langEN, now)).Status)
 	o.PlaceID = "41"
-	require.Equal(t, "place_confirmed", r.render("e", []orderState{o}, langEN, now)[0].Status)
+	require.Equal(t, "place_confirmed", first(r.render("e", []orderState{o}, langEN, now)).Status)
 }
 
 // A shop order is picked by the store's staff: picker rows change nothing.
@@ -151,7 +151,7 @@ func TestRenderShopIgnoresPickerRows(t *testing.T) {
 	r := testRenderer(t, flagsFile)
 	o := retail(&pickerState{PickerID: "p1", Status: tracking.PickerPicking, PickingAt: true, Phone: phone("+79991234567", now.Add(time.Hour))})
 	o.FlowType = tracking.FlowShop
-	got := r.render("e", []orderState{o}, langRU, now)[0]
+	got := first(r.render("e", []orderState{o}, langRU, now))
 	require.Equal(t, "place_confirmed", got.Status)
 	require.Equal(t, "Собираем заказ", got.Title)
 	require.Nil(t, got.Banners)
@@ -184,7 +184,7 @@ func TestRenderBaseView(t *testing.T) {
 	} {
 		o := retail(nil)
 		o.FlowType, o.Status, o.CourierPhone = tc.flow, tc.status, "+79990000001"
-		got := r.render("e", []orderState{o}, tc.lang, now)[0]
+		got := first(r.render("e", []orderState{o}, tc.lang, now))
 		name := string(tc.flow) + "/" + string(tc.status) + "/" + string(tc.lang)
 		require.Equal(t, string(tc.status), got.Status, name)
 		require.Equal(t, tc.want.title, got.Title, name)
@@ -201,16 +201,16 @@ func TestRenderBaseView(t *testing.T) {
 	// No phone, no button.
 	o := retail(nil)
 	o.FlowType, o.PlacePhone = tracking.FlowNative, ""
-	require.Empty(t, r.render("e", []orderState{o}, langRU, now)[0].Actions)
+	require.Empty(t, first(r.render("e", []orderState{o}, langRU, now)).Actions)
 	o.Status = tracking.OrderTaken
-	require.Empty(t, r.render("e", []orderState{o}, langRU, now)[0].Actions, "taken without a courier phone")
+	require.Empty(t, first(r.render("e", []orderState{o}, langRU, now)).Actions, "taken without a courier phone")
 }
 
 func TestRenderPickerStatesInEnglish(t *testing.T) {
 	t.Parallel()
 	r := testRenderer(t, flagsFile)
 	o := retail(&pickerState{PickerID: "p1", Status: tracking.PickerPicking, PickingAt: true, Phone: phone("+79991234567,,5", now.Add(time.Minute))})
-	got := r.render("e", []orderState{o}, langEN, now)[0]
+	got := first(r.render("e", []orderState{o}, langEN, now))
 	require.Equal(t, "Forgot something important?", got.Title)
 	require.Equal(t, "Call the picker", got.Actions[0].Title)
 	require.Equal(t, "+79991234567,5", got.Actions[0].Payload.Phone)
@@ -229,7 +229,7 @@ func TestRenderListRules(t *testing.T) {
 	delivered.OrderNr, delivered.Status, delivered.EventAt = "d", tracking.OrderDelivered, now.Add(-14*time.Minute-59*time.Second)
 	old := retail(nil)
 	old.OrderNr, old.Status, old.EventAt = "old", tracking.OrderCancelled, now.Add(-15*time.Minute)
-	got := r.render("e", []orderState{active, delivered, old}, langRU, now)
+	got, _ := r.render("e", []orderState{active, delivered, old}, langRU, now)
 	require.Len(t, got, 2)
 	require.Equal(t, "a", got[0].Order.OrderNr)
 	require.Equal(t, "d", got[1].Order.OrderNr)
@@ -239,4 +239,116 @@ func TestRenderListRules(t *testing.T) {
 	b, err = json.Marshal(got[1].Order)
 	require.NoError(t, err)
 	require.NotContains(t, string(b), `"eta"`)
+}
+
+// DESIGN §4.2's P0 row: once the order's own status is taken,
+// arrived_to_customer, delivered or cancelled, the base view shows,
+// whatever the picker order says (a lost paid event must not hide the
+// courier, nor offer the picker's number on a cancelled order).
+func TestRenderOrderStatusPastPickingIsP0(t *testing.T) {
+	t.Parallel()
+	r := testRenderer(t, flagsFile)
+	valid := phone("+79991234567,,123", now.Add(time.Minute))
+	pickers := map[string]*pickerState{
+		"picked up":                {PickerID: "p1", Status: tracking.PickerPickedUp, PickingAt: true, PickedUpAt: true, Phone: valid},
+		"receipt processing":       {PickerID: "p1", Status: tracking.PickerReceiptProcessing, PickingAt: true, PickedUpAt: true},
+		"picking with valid phone": {PickerID: "p1", Status: tracking.PickerPicking, PickingAt: true, Phone: valid},
+		"assigned":                 {PickerID: "p1", Status: tracking.PickerAssigned},
+		"new":                      {Status: tracking.PickerNew},
+	}
+	type want struct {
+		title   string
+		contact trackedOrderButtonContactType // "" = no button
+	}
+	for status, w := range map[tracking.OrderStatus]want{
+		tracking.OrderTaken:             {"Курьер в пути", contactCourier},
+		tracking.OrderArrivedToCustomer: {"Курьер на месте", contactCourier},
+		tracking.OrderDelivered:         {"Заказ доставлен", ""},
+		tracking.OrderCancelled:         {"Заказ отменён", ""},
+	} {
+		for name, p := range pickers {
+			o := retail(p)
+			o.Status, o.CourierPhone = status, "+79990000001"
+			got, _ := r.render("e", []orderState{o}, langRU, now)
+			require.Len(t, got, 1)
+			require.Equal(t, string(status), got[0].Status, "%s/%s", status, name)
+			require.Equal(t, w.title, got[0].Title, "%s/%s", status, name)
+			require.Nil(t, got[0].Banners, "%s/%s", status, name)
+			require.False(t, o.wantsPhone(), "%s/%s: no phone lookup for a P0 order", status, name)
+			if w.contact == "" {
+				require.Empty(t, got[0].Actions, "%s/%s", status, name)
+				continue
+			}
+			require.Equal(t, []trackedOrderAction{{Type: actionCall, Title: "Позвонить курьеру",
+				Payload: trackedOrderActionPayload{ContactType: w.contact, Phone: "+79990000001"}}}, got[0].Actions, "%s/%s", status, name)
+		}
+	}
+}
+
+// first is the first tracked order of an answer.
+func first(got []trackedOrder, _ bool) trackedOrder { return got[0] }
+
+// DESIGN §4.1: at most maxOrders orders per answer, active before
+// finished, newest first (by createdAt), then shown in the usual order
+// (createdAt, then orderNr); orders no longer listed take no room.
+func TestRenderCapsOrdersPerEater(t *testing.T) {
+	t.Parallel()
+	r := testRenderer(t, flagsFile)
+	r.maxOrders = 3
+	at := func(nr string, status tracking.OrderStatus, created, event time.Duration) orderState {
+		o := retail(nil)
+		o.OrderNr, o.Status, o.CreatedAt, o.EventAt = nr, status, now.Add(created), now.Add(event)
+		return o
+	}
+	nrs := func(got []trackedOrder) []string {
+		var out []string
+		for _, o := range got {
+			out = append(out, o.Order.OrderNr)
+		}
+		return out
+	}
+	for name, tc := range map[string]struct {
+		states []orderState // in the store's order: createdAt, then orderNr
+		want   []string
+		capped bool
+	}{
+		"fits": {[]orderState{
+			at("a", tracking.OrderCreated, -3*time.Hour, -time.Minute),
+			at("b", tracking.OrderDelivered, -2*time.Hour, -time.Minute),
+			at("c", tracking.OrderTaken, -time.Hour, -time.Minute),
+		}, []string{"a", "b", "c"}, false},
+		"no longer listed takes no room": {[]orderState{
+			at("old", tracking.OrderCancelled, -4*time.Hour, -time.Hour),
+			at("a", tracking.OrderCreated, -3*time.Hour, -time.Minute),
+			at("b", tracking.OrderDelivered, -2*time.Hour, -time.Minute),
+			at("c", tracking.OrderTaken, -time.Hour, -time.Minute),
+		}, []string{"a", "b", "c"}, false},
+		"newest active": {[]orderState{
+			at("a1", tracking.OrderCreated, -5*time.Hour, -time.Minute),
+			at("a2", tracking.OrderTaken, -4*time.Hour, -time.Minute),
+			at("f1", tracking.OrderDelivered, -3*time.Hour, -time.Minute),
+			at("a3", tracking.OrderPlaceConfirmed, -2*time.Hour, -time.Minute),
+			at("a4", tracking.OrderCreated, -time.Hour, -time.Minute),
+		}, []string{"a2", "a3", "a4"}, true},
+		"active before finished, then the newest finished": {[]orderState{
+			at("a1", tracking.OrderCreated, -5*time.Hour, -time.Minute),
+			at("f1", tracking.OrderDelivered, -4*time.Hour, -time.Minute),
+			at("f2", tracking.OrderCancelled, -3*time.Hour, -time.Minute),
+			at("f3", tracking.OrderDelivered, -2*time.Hour, -time.Minute),
+			at("a2", tracking.OrderTaken, -time.Hour, -time.Minute),
+		}, []string{"a1", "f3", "a2"}, true},
+		"equal createdAt: the last in the usual order first": {[]orderState{
+			at("x1", tracking.OrderCreated, -time.Hour, -time.Minute),
+			at("x2", tracking.OrderCreated, -time.Hour, -time.Minute),
+			at("x3", tracking.OrderCreated, -time.Hour, -time.Minute),
+			at("x4", tracking.OrderCreated, -time.Hour, -time.Minute),
+		}, []string{"x2", "x3", "x4"}, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got, capped := r.render("e", tc.states, langRU, now)
+			require.Equal(t, tc.want, nrs(got))
+			require.Equal(t, tc.capped, capped)
+		})
+	}
 }

@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * The eater's tracked orders
-         * @description What the app shows for each of the eater's active orders (and those finished less than 15 minutes ago): title, description, buttons and banners. The eater comes from the gateway's identity headers; without one the list is empty. Poll again after meta.checkAfter seconds.
+         * @description What the app shows for each of the eater's active orders (and those finished less than 15 minutes ago): title, description, buttons and banners. At most TRACKING_MAX_ORDERS_PER_EATER orders (50 unless configured otherwise): when an eater has more, active orders are kept before finished ones, newest (by createdAt) first, and the kept ones are shown in the usual order; meta.count counts what is shown. The eater comes from the gateway's identity headers, consulted in order (X-Eats-User, then X-YaTaxi-User) until one names an eater; without one the list is empty. Poll again after meta.checkAfter seconds.
          */
         get: operations["getTracking"];
         put?: never;
@@ -162,13 +162,13 @@ export interface components {
             checkAfter: number;
             /**
              * Format: int64
-             * @description number of tracked orders
+             * @description number of tracked orders shown (at most TRACKING_MAX_ORDERS_PER_EATER, 50 by default)
              * @example 1
              */
             count: number;
         };
         TrackingPayload: {
-            /** @description orders not finished, plus those finished less than 15 minutes ago; by createdAt, then orderNr */
+            /** @description orders not finished, plus those finished less than 15 minutes ago; by createdAt, then orderNr. At most TRACKING_MAX_ORDERS_PER_EATER (50 by default): active before finished, newest first, are the ones kept */
             trackedOrders: components["schemas"]["TrackedOrder"][];
         };
         TrackingResponse: {
@@ -188,9 +188,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Set by the API gateway: comma-separated k=v pairs; the eater is user_id (or partner_user_id). Wins over X-YaTaxi-User. */
+                /** @description Set by the API gateway: comma-separated k=v pairs; the eater is user_id (or partner_user_id). Consulted first: when it names an eater, X-YaTaxi-User is neither read nor validated; when it holds only other keys, X-YaTaxi-User is consulted. Malformed, or an empty id: 400. */
                 "X-Eats-User"?: string;
-                /** @description Set by the API gateway: comma-separated k=v pairs; the eater is eats_user_id. */
+                /** @description Set by the API gateway: comma-separated k=v pairs; the eater is eats_user_id. Consulted only when X-Eats-User is absent or names no eater; then malformed, or an empty id: 400. */
                 "X-YaTaxi-User"?: string;
                 /** @description en or en-* for English; anything else, or nothing, for Russian. */
                 "X-Request-Language"?: string;

@@ -79,7 +79,7 @@ func (l *loader) run(ctx context.Context) {
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, errTooBig):
-			l.log.Warn("tracking cache stays lazy: more eaters have listed orders than TRACKING_CACHE_ENTRIES allows", "eaters", eaters)
+			l.log.Warn("tracking cache stays lazy: more eaters have listed orders than TRACKING_CACHE_ENTRIES allows", "eaters_more_than", eaters)
 		case err != nil:
 			l.log.Info("tracking cache load not installed; retrying", "err", err, "retry_in", retry)
 			next, retry = retry, min(2*retry, l.period)
@@ -98,6 +98,6 @@ func (l *loader) run(ctx context.Context) {
 }
 
 var (
-	errTooBig   = errors.New("too many eaters")
+	errTooBig   = ErrTooManyEaters
 	errOutdated = errors.New("the change feed was lost, or a change concerned everything, during the load")
 )

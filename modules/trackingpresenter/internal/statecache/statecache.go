@@ -33,8 +33,14 @@ type State interface {
 // Loader reads the listed states of every eater that has any, each
 // eater's in the order Get returns them, and when it started reading
 // phones (phones read since then may predate a change applied just
-// before).
-type Loader[S State] func(ctx context.Context) (byEater map[string][]S, phonesAt time.Time, err error)
+// before). It reads at most maxEaters eaters' states: on meeting one more
+// it stops reading and returns ErrTooManyEaters, so memory stays bounded
+// by the cache's size however many eaters there are.
+type Loader[S State] func(ctx context.Context, maxEaters int) (byEater map[string][]S, phonesAt time.Time, err error)
+
+// ErrTooManyEaters is a Loader's answer when more eaters have listed
+// orders than the cache holds: the cache then stays lazy.
+var ErrTooManyEaters = errors.New("more eaters have listed orders than the tracking cache holds")
 
 // Options configure New.
 type Options[S State] struct {
@@ -109,7 +115,8 @@ func (c *Cache[S]) Stop(ctx context.Context) error {
 }
 
 // loadAll reads every listed order and installs the complete set. It
-// returns the number of eaters with listed orders.
+// returns the number of eaters with listed orders (when there are too
+// many, the bound: the load stopped there).
 func (c *Cache[S]) loadAll(ctx context.Context) (int, error) {
 	tok := c.c.beginLoad()
 	installed := false
@@ -118,7 +125,10 @@ func (c *Cache[S]) loadAll(ctx context.Context) (int, error) {
 			c.c.endLoad()
 		}
 	}()
-	byEater, phonesAt, err := c.load(ctx)
+	byEater, phonesAt, err := c.load(ctx, c.c.maxEntries)
+	if errors.Is(err, ErrTooManyEaters) {
+		return c.c.maxEntries, errTooBig
+	}
 	if err != nil {
 		return 0, err
 	}

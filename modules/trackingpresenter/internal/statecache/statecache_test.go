@@ -3,6 +3,7 @@ package statecache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestLoadAllInstallsTheCompleteSet(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	phoneExpires := now.Add(time.Hour)
-	c := newTestCache(t, 100, func(context.Context) (map[string][]order, time.Time, error) {
+	c := newTestCache(t, 100, func(context.Context, int) (map[string][]order, time.Time, error) {
 		return map[string][]order{
 			"A": {{nr: "a0"}, {nr: "a1"}, {nr: "a2", phone: phoneExpires}},
 			"C": {{nr: "c1"}},
@@ -57,14 +58,14 @@ func TestLoadAllInstallsTheCompleteSet(t *testing.T) {
 func TestLoadAllInstallsNothingItCannotTrust(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
-	c := newTestCache(t, 1, func(context.Context) (map[string][]order, time.Time, error) {
+	c := newTestCache(t, 1, func(context.Context, int) (map[string][]order, time.Time, error) {
 		return nil, time.Time{}, boom
 	})
 	_, err := c.loadAll(context.Background())
 	require.ErrorIs(t, err, boom)
 	require.False(t, c.c.isComplete())
 
-	c = newTestCache(t, 1, func(context.Context) (map[string][]order, time.Time, error) {
+	c = newTestCache(t, 1, func(context.Context, int) (map[string][]order, time.Time, error) {
 		return map[string][]order{"A": {{nr: "a1"}}, "B": {{nr: "b1"}}}, time.Now(), nil
 	})
 	n, err := c.loadAll(context.Background())
@@ -72,8 +73,20 @@ func TestLoadAllInstallsNothingItCannotTrust(t *testing.T) {
 	require.Equal(t, 2, n)
 	require.False(t, c.c.isComplete())
 	c.c.mu.RLock()
-	defer c.c.mu.RUnlock()
 	require.Nil(t, c.c.loadKeys, "the load ended")
+	c.c.mu.RUnlock()
+
+	// The Loader is told the bound, and stops there.
+	asked := 0
+	c = newTestCache(t, 7, func(_ context.Context, maxEaters int) (map[string][]order, time.Time, error) {
+		asked = maxEaters
+		return nil, time.Time{}, fmt.Errorf("load: %w", ErrTooManyEaters)
+	})
+	n, err = c.loadAll(context.Background())
+	require.ErrorIs(t, err, errTooBig)
+	require.Equal(t, 7, asked)
+	require.Equal(t, 7, n, "more than the bound")
+	require.False(t, c.c.isComplete())
 }
 
 // Put gives an entry holding a phone the phone's life.
