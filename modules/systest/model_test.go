@@ -422,7 +422,10 @@ func (m *model) view(eater string, now time.Time) []card {
 		if p != nil {
 			_, paid = p.history["paid_at"]
 		}
-		if e.FlowType == "retail" && p != nil && p.status != "cancelled" && p.status != "complete" && !paid {
+		// DESIGN §4.2's P0 row: the order's own status past picking shows
+		// the base view whatever the picker order says (a lost paid event).
+		pastPicking := e.Status == "taken" || e.Status == "arrived_to_customer" || e.Status == "delivered" || e.Status == "cancelled"
+		if e.FlowType == "retail" && p != nil && p.status != "cancelled" && p.status != "complete" && !paid && !pastPicking {
 			_, pickedUp := p.history["picked_up_at"]
 			_, picking := p.history["picking_at"]
 			phone, hasPhone := m.phones[phoneKey{e.OrderNr, p.pickerID}]
