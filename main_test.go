@@ -144,7 +144,7 @@ func TestBadValuesCoverEveryVariable(t *testing.T) {
 				found++
 				_, ok := badValues[name]
 				require.True(t, ok, "%s (%s) has no bad value in badValues", name, path)
-				require.True(t, strings.Contains(string(readme), "`"+name+"`"), "%s (%s) is not in README's configuration table", name, path)
+				require.Contains(t, string(readme), "`"+name+"`", "%s (%s) is not in README's configuration table", name, path)
 			}
 			return nil
 		}))
@@ -174,7 +174,7 @@ func TestUnknownCommand(t *testing.T) {
 	t.Parallel()
 	var out, errOut bytes.Buffer
 	require.Equal(t, 1, run([]string{"frobnicate"}, config.Environment{}, &out, &errOut))
-	require.True(t, strings.Contains(errOut.String(), "usage:"))
+	require.Contains(t, errOut.String(), "usage:")
 }
 
 // serveChild starts `serve` as a child process (this test binary run as

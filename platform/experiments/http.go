@@ -25,6 +25,7 @@ func Operations(s *Store) httpapi.Operations {
 			Method:      http.MethodGet,
 			Path:        "/internal/eats-orders-tracking/v1/experiments",
 			Summary:     "Experiments in force, when they were loaded, and the last refused file's error",
+			Description: "The experiment set the service applies now (from EXPERIMENTS_FILE), when it was loaded, and, when a later version of the file was refused, the refusal's error, so an operator can see why a change did not take.",
 		}), func(context.Context, *struct{}) (*statusOutput, error) {
 			return &statusOutput{Body: ExperimentsStatus(s.Status())}, nil
 		})

@@ -16,9 +16,6 @@ import (
 	"github.com/eats/eats-orders-tracking/platform/migrate"
 )
 
-// TagOps marks probe operations, which the app's client leaves out.
-const TagOps = "ops"
-
 // ProbeStatus is a probe's body.
 type ProbeStatus struct {
 	Status string            `json:"status" enum:"ok,unavailable" doc:"ok when the check passed"`
@@ -65,14 +62,18 @@ func Operations(c *Checker) httpapi.Operations {
 	return func(api huma.API) {
 		huma.Register(api, huma.Operation{
 			OperationID: "healthz", Method: http.MethodGet, Path: "/healthz",
-			Summary: "Liveness: the process is up", Tags: []string{TagOps},
+			Summary:     "Liveness: the process is up",
+			Description: "200 while the process serves HTTP; checks nothing else, so a slow database never gets a replica restarted.",
+			Tags:        []string{httpapi.TagOps},
 		}, func(context.Context, *struct{}) (*statusOutput, error) {
 			return &statusOutput{Status: http.StatusOK, Body: ProbeStatus{Status: "ok"}}, nil
 		})
 		huma.Register(api, huma.Operation{
 			OperationID: "readyz", Method: http.MethodGet, Path: "/readyz",
-			Summary: "Readiness: database reachable and migrations applied", Tags: []string{TagOps},
-			Responses: map[string]*huma.Response{"503": {Description: "not ready"}},
+			Summary:     "Readiness: database reachable and migrations applied",
+			Description: "200 when, within 2 s, the database answers and every migration is found applied; otherwise 503 with each check's result, so traffic waits for a migrated schema.",
+			Tags:        []string{httpapi.TagOps},
+			Responses:   map[string]*huma.Response{"503": {Description: "not ready"}},
 		}, func(ctx context.Context, _ *struct{}) (*statusOutput, error) {
 			checks, ok := c.Ready(ctx)
 			if !ok {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strconv"
 	"time"
 
@@ -57,11 +58,24 @@ func AsHandler(f any) fx.Option {
 	return fx.Provide(fx.Annotate(f, fx.ResultTags(`group:"http_handlers"`)))
 }
 
+// TagOps marks the orchestrator's probes, which the app's client leaves out.
+const TagOps = "ops"
+
+// guardErrors are what the internal guard answers (see check): 401 without
+// the token, 403 for a cross-site browser request on Basic credentials, 404
+// while INTERNAL_API_TOKEN is unset.
+var guardErrors = []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound}
+
 // Internal marks an operation as internal: tagged, documented as needing
-// the token, and guarded by the API's middleware.
+// the token (with the guard's answers), and guarded by the API's middleware.
 func Internal(op huma.Operation) huma.Operation {
 	op.Tags = append(op.Tags, TagInternal)
 	op.Security = []map[string][]string{{"bearer": {}}, {"basic": {}}}
+	for _, code := range guardErrors {
+		if !slices.Contains(op.Errors, code) {
+			op.Errors = append(op.Errors, code)
+		}
+	}
 	return op
 }
 
@@ -72,10 +86,32 @@ func NewConfig() huma.Config {
 	cfg.CreateHooks = nil
 	cfg.OpenAPIPath = "/openapi"
 	cfg.Info.Description = "Tells a delivery-app customer where each order stands."
+	// Internal to the company: no public license applies.
+	cfg.Info.License = &huma.License{Name: "Proprietary"}
+	// One server, relative: the app's routes are reached through the API
+	// gateway (which sets the identity headers), the internal routes and
+	// the probes on the replica's own HTTP_ADDR; the paths are the same.
+	cfg.Servers = []*huma.Server{{
+		URL:         "/",
+		Description: "this service: the app's routes through the API gateway, the others on the replica's HTTP_ADDR",
+	}}
+	cfg.Tags = []*huma.Tag{
+		{Name: TagInternal, Description: "For operators and producers, behind INTERNAL_API_TOKEN (bearer, or Basic with the token as the password); 404 while the token is unset. Not in the app's client."},
+		{Name: TagOps, Description: "The orchestrator's liveness and readiness probes. Not in the app's client."},
+	}
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "INTERNAL_API_TOKEN"},
 		"basic":  {Type: "http", Scheme: "basic", Description: "any user, INTERNAL_API_TOKEN as the password"},
 	}
+	// An operation that Internal did not mark is public at this service
+	// (the app's routes are authenticated by the API gateway, the probes by
+	// the network): say so with an empty security list rather than leave
+	// it undeclared.
+	cfg.OnAddOperation = append(cfg.OnAddOperation, func(_ *huma.OpenAPI, op *huma.Operation) {
+		if op.Security == nil {
+			op.Security = []map[string][]string{}
+		}
+	})
 	return cfg
 }
 

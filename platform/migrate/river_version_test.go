@@ -24,7 +24,7 @@ func TestRiverSchemaVersionIsLatest(t *testing.T) {
 	all := m.AllVersions()
 	require.NotEmpty(t, all)
 	latest := all[len(all)-1].Version
-	require.Equal(t, latest, migrations.RiverSchemaVersion,
+	require.Equal(t, migrations.RiverSchemaVersion, latest,
 		"River in go.mod has migrations up to %d but migrations.RiverSchemaVersion is %d: "+
 			"add a goose migration that migrates River to %d and raise RiverSchemaVersion", latest, migrations.RiverSchemaVersion, latest)
 }

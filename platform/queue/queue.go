@@ -125,6 +125,11 @@ func New(p Params) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: listener pool: %w", err)
 	}
+	// River's Middleware takes worker middleware too (WorkerMiddleware is deprecated).
+	middleware := []rivertype.Middleware{m}
+	for _, e := range p.Extra {
+		middleware = append(middleware, e)
+	}
 	cfg := &river.Config{
 		Logger:                      p.Logger.With("component", "river"),
 		FetchCooldown:               fetchCooldown,
@@ -134,7 +139,7 @@ func New(p Params) (*Client, error) {
 		CancelledJobRetentionPeriod: p.Config.JobRetention,
 		DiscardedJobRetentionPeriod: p.Config.JobRetention,
 		PeriodicJobs:                p.Periodic,
-		WorkerMiddleware:            append([]rivertype.WorkerMiddleware{m}, p.Extra...),
+		Middleware:                  middleware,
 	}
 	if len(queues) > 0 {
 		cfg.Queues = queues

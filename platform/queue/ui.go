@@ -27,11 +27,9 @@ func NewUI(lc fx.Lifecycle, client *Client, logger *slog.Logger) (httpapi.Handle
 	}
 	// The start context ends after start-up, so the dashboard gets its own,
 	// cancelled on stop so its goroutines end with the app.
-	var cancel context.CancelFunc = func() {}
+	uiCtx, cancel := context.WithCancel(context.Background())
 	lc.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error {
-			var uiCtx context.Context
-			uiCtx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+		OnStart: func(context.Context) error {
 			return h.Start(uiCtx)
 		},
 		OnStop: func(context.Context) error {
