@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/eats/eats-orders-tracking/platform/experiments"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
 
 // The store's watcher is a goroutine: every test must leave none behind.
@@ -71,7 +71,7 @@ type testBundle struct {
 	path     string
 	store    *experiments.Store
 	registry *prometheus.Registry
-	logs     *syncBuffer
+	logs     *pgtest.SafeBuffer
 }
 
 // setup writes content (if not empty) to a fresh experiments file and builds
@@ -87,7 +87,7 @@ func setup(t *testing.T, content string) *testBundle {
 
 func setupAt(t testing.TB, path string) *testBundle {
 	t.Helper()
-	tb := &testBundle{path: path, registry: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	tb := &testBundle{path: path, registry: prometheus.NewRegistry(), logs: &pgtest.SafeBuffer{}}
 	store, err := experiments.NewStore(experiments.StoreParams{
 		Path:        path,
 		Definitions: allDefinitions(),
@@ -163,21 +163,4 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 func eventually(t *testing.T, cond func() bool, msg string) {
 	t.Helper()
 	require.Eventually(t, cond, 2*time.Second, 10*time.Millisecond, msg)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
