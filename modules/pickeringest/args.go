@@ -105,6 +105,10 @@ type Event struct {
 	// CreatedAtFromJob reports that the event had no created_at and
 	// CreatedAt is the job's insertion time (DESIGN §3.1).
 	CreatedAtFromJob bool
+
+	// createdAtSent is created_at as the producer wrote it, for the error
+	// that refuses a time in the future; "" for events not parsed from JSON.
+	createdAtSent string
 }
 
 // parse validates one picker event, given as the JSON of the job's args
@@ -141,7 +145,7 @@ func parse(raw []byte, jobCreatedAt time.Time) (Event, error) {
 	isPhone := ev.Type == tracking.EventPickerPhoneForwardingReady
 	ev.PickerID = p.id(fieldPickerID, isPhone)
 	ev.Forwarding = p.forwarding(isPhone)
-	ev.CreatedAt, ev.CreatedAtFromJob = p.createdAt(jobCreatedAt)
+	ev.CreatedAt, ev.CreatedAtFromJob, ev.createdAtSent = p.createdAt(jobCreatedAt)
 	if err := p.err(); err != nil {
 		// Type and OrderNr (possibly invalid) only label metrics and logs.
 		return Event{Type: ev.Type, OrderNr: ev.OrderNr}, err
@@ -257,21 +261,22 @@ func (p *parser) forwarding(required bool) *Forwarding {
 	return &f
 }
 
-// createdAt reads created_at; missing or null gives jobCreatedAt.
-func (p *parser) createdAt(jobCreatedAt time.Time) (time.Time, bool) {
+// createdAt reads created_at, and returns it also as sent; missing or null
+// gives jobCreatedAt.
+func (p *parser) createdAt(jobCreatedAt time.Time) (time.Time, bool, string) {
 	v, present := p.fields[fieldCreatedAt]
 	if !present || isNull(v) {
-		return tracking.Normalize(jobCreatedAt), true
+		return tracking.Normalize(jobCreatedAt), true, ""
 	}
 	s, ok := p.str(fieldCreatedAt)
 	if !ok {
-		return time.Time{}, false
+		return time.Time{}, false, ""
 	}
 	if s == "" {
 		p.fail(tracking.Invalid(fieldCreatedAt, "not an RFC 3339 date-time", s))
-		return time.Time{}, false
+		return time.Time{}, false, ""
 	}
-	return p.time(fieldCreatedAt, s), false
+	return p.time(fieldCreatedAt, s), false, s
 }
 
 // time parses an RFC 3339 date-time within years 1–9999 (UTC), which

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/jmoiron/sqlx"
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
 	"github.com/eats/eats-orders-tracking/platform/httpapi"
@@ -104,7 +105,7 @@ func ptr[T any](v T) *T { return &v }
 
 // newOperations registers the internal endpoint that validates an event
 // with parse and enqueues it.
-func newOperations(client *queue.Client, logger *slog.Logger) httpapi.Operations {
+func newOperations(db *sqlx.DB, client *queue.Client, logger *slog.Logger) httpapi.Operations {
 	return func(api huma.API) {
 		huma.Register(api, httpapi.Internal(huma.Operation{
 			OperationID: "postPickerOrderEvent",
@@ -121,15 +122,19 @@ func newOperations(client *queue.Client, logger *slog.Logger) httpapi.Operations
 			MaxBodyBytes:     64 << 10,
 			Errors:           []int{http.StatusUnauthorized, http.StatusNotFound, http.StatusUnprocessableEntity},
 		}), func(ctx context.Context, in *postEventInput) (*postEventOutput, error) {
-			if _, err := parse(in.Body.raw, time.Now()); err != nil {
+			ev, err := parse(in.Body.raw, time.Now())
+			if err != nil {
 				return nil, invalidEvent(err)
 			}
-			res, err := client.Insert(ctx, PickerOrderArgs{raw: in.Body.raw}, nil)
-			if err != nil {
+			id, err := enqueue(ctx, db, client, PickerOrderArgs{raw: in.Body.raw}, ev)
+			switch {
+			case errors.Is(err, tracking.ErrInvalid): // a time in the future, by the database's clock
+				return nil, invalidEvent(err)
+			case err != nil:
 				logger.ErrorContext(ctx, "enqueue picker event", "err", err)
 				return nil, huma.Error500InternalServerError("could not enqueue the event; retry later")
 			}
-			return &postEventOutput{Body: enqueuedEvent{JobID: res.Job.ID}}, nil
+			return &postEventOutput{Body: enqueuedEvent{JobID: id}}, nil
 		})
 	}
 }

@@ -122,6 +122,31 @@ func TestPostEventRejectsInvalidEvents(t *testing.T) {
 	require.Equal(t, "body", p.Errors[0].Location)
 }
 
+// TestPostEventRejectsAnEventFromTheFuture: the endpoint applies the
+// worker's rule with the database's clock (DESIGN §3.1): more than 5
+// minutes ahead is a 422 naming body.created_at; a small skew is accepted.
+func TestPostEventRejectsAnEventFromTheFuture(t *testing.T) {
+	t.Parallel()
+	s := start(t, nil)
+	var dbNow time.Time
+	require.NoError(t, s.DB.Get(&dbNow, `SELECT now()`))
+	ahead := dbNow.Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	for _, ev := range []map[string]any{statusChange("o-1"), phoneReady("o-1", dbNow.Add(2*time.Hour))} {
+		code, h, body := s.post(t, eventJSON(t, withField(ev, "created_at", ahead)), apptest.Internal())
+		require.Equal(t, http.StatusUnprocessableEntity, code, string(body))
+		require.Equal(t, "application/problem+json", h.Get("Content-Type"))
+		var p problem
+		require.NoError(t, json.Unmarshal(body, &p))
+		require.Len(t, p.Errors, 1, string(body))
+		require.Equal(t, "body.created_at", p.Errors[0].Location)
+		require.Equal(t, `invalid created_at: in the future (got "`+ahead+`")`, p.Errors[0].Message)
+	}
+	require.Zero(t, s.count(t, "river_job WHERE queue = '"+pickeringest.Kind+"'"), "nothing enqueued")
+
+	code, _, body := s.post(t, eventJSON(t, withField(statusChange("o-1"), "created_at", dbNow.Add(2*time.Minute).UTC().Format(time.RFC3339))), apptest.Internal())
+	require.Equal(t, http.StatusAccepted, code, string(body))
+}
+
 func TestPostEventNeedsTheToken(t *testing.T) {
 	t.Parallel()
 	s := start(t, nil)

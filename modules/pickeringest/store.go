@@ -1,6 +1,7 @@
 package pickeringest
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/platform/queue"
 )
 
 // Applier applies picker events to picker_orders and picker_phones. It is
@@ -56,7 +58,9 @@ type phoneEntry struct {
 // Apply writes ev's effect inside tx: STATUS_CHANGE upserts picker_orders,
 // PICKER_PHONE_FORWARDING_READY upserts picker_phones, other types write
 // nothing. Each upsert is one statement whose conflict rule is the DESIGN's
-// ordering rule, so concurrent workers need no other coordination. An
+// ordering rule, so concurrent workers need no other coordination. A
+// created_at more than tracking.MaxFutureSkew after the database's clock
+// writes nothing and returns tracking.InFuture's error (DESIGN §3.1). An
 // event that does not satisfy its type's rules returns an error wrapping
 // tracking.ErrInvalid (parse never produces one; a hand-built Event might).
 // Call AfterCommit on the result once tx has committed.
@@ -67,6 +71,9 @@ func (a *Applier) Apply(ctx context.Context, tx *sqlx.Tx, ev Event) (Applied, er
 			return Applied{}, err
 		}
 		changed, err := upsertPickerOrder(a.upsertOrder.query(ctx, tx), ev)
+		if errors.Is(err, tracking.ErrInvalid) {
+			return Applied{}, err // the time, as the job's error names it
+		}
 		if err != nil {
 			return Applied{}, fmt.Errorf("apply picker event %s for order %s: %w", ev.Type, ev.OrderNr, err)
 		}
@@ -76,6 +83,9 @@ func (a *Applier) Apply(ctx context.Context, tx *sqlx.Tx, ev Event) (Applied, er
 			return Applied{}, err
 		}
 		stored, changed, err := upsertPickerPhone(a.upsertPhone.query(ctx, tx), ev)
+		if errors.Is(err, tracking.ErrInvalid) {
+			return Applied{}, err
+		}
 		if err != nil {
 			return Applied{}, fmt.Errorf("apply picker event %s for order %s: %w", ev.Type, ev.OrderNr, err)
 		}
@@ -178,19 +188,26 @@ const (
 
 // qUpsertPickerOrder applies a STATUS_CHANGE ($1 order_nr, $2 status, $3
 // picker_id or NULL, $4 created_at, $5 history key or NULL, $6 created_at as
-// RFC 3339, $7 the status list). It returns a row only when it changed one:
-// a duplicate or an event older in every respect writes nothing, so
-// updated_at stays.
+// RFC 3339, $7 the status list, $8 tracking.MaxFutureSkew in seconds). It
+// returns whether created_at is in the future (then it wrote nothing) and
+// whether it changed the row: a duplicate or an event older in every
+// respect writes nothing, so updated_at stays. The future check is part of
+// the statement: the database's clock, the one every replica shares, at
+// no extra round trip (DESIGN §3.1).
 const qUpsertPickerOrder = `
+	WITH chk AS (
+	    SELECT $4::timestamptz > now() + make_interval(secs => $8) AS future
+	), up AS (
 	INSERT INTO picker_orders AS po (order_nr, payload, status_event_at, picker_event_at, picker_event_status)
-	VALUES ($1,
+	SELECT $1,
 	        jsonb_strip_nulls(jsonb_build_object(
 	            'picker_id', $3::text,
 	            'status', $2::text,
 	            'status_history', CASE WHEN $5::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object($5::text, $6::text) END)),
 	        $4::timestamptz,
 	        CASE WHEN $3::text IS NULL THEN NULL ELSE $4::timestamptz END,
-	        CASE WHEN $3::text IS NULL THEN NULL ELSE $2::text END)
+	        CASE WHEN $3::text IS NULL THEN NULL ELSE $2::text END
+	FROM chk WHERE NOT chk.future
 	ON CONFLICT (order_nr) DO UPDATE SET
 	    payload = jsonb_strip_nulls(jsonb_build_object(
 	        'picker_id', CASE WHEN ` + poPickerWins + ` THEN $3::text ELSE po.payload->>'picker_id' END,
@@ -203,7 +220,9 @@ const qUpsertPickerOrder = `
 	    picker_event_status = CASE WHEN ` + poPickerWins + ` THEN $2::text ELSE po.picker_event_status END,
 	    updated_at = now()
 	WHERE ` + poStatusWins + ` OR ` + poPickerWins + ` OR ` + poHistoryWins + `
-	RETURNING 1`
+	RETURNING 1 AS one
+	)
+	SELECT chk.future, up.one IS NOT NULL FROM chk LEFT JOIN up ON true`
 
 // upsertPickerOrder runs qUpsertPickerOrder and reports whether the row changed.
 func upsertPickerOrder(query func(args ...any) *sqlx.Row, ev Event) (bool, error) {
@@ -215,23 +234,35 @@ func upsertPickerOrder(query func(args ...any) *sqlx.Row, ev Event) (bool, error
 		historyKey = sql.NullString{String: k, Valid: true}
 	}
 	at := tracking.Normalize(ev.CreatedAt)
-	var one int
-	err := query(ev.OrderNr, string(ev.Status), picker, at, historyKey, formatTime(at), statusOrder).Scan(&one)
+	var future, changed bool
+	err := query(ev.OrderNr, string(ev.Status), picker, at, historyKey, formatTime(at), statusOrder,
+		tracking.MaxFutureSkew.Seconds()).Scan(&future, &changed)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("upsert picker_orders: %w", err)
+	case future:
+		return false, inFuture(ev)
 	}
-	return true, nil
+	return changed, nil
+}
+
+// inFuture is the error for an event whose created_at the database found
+// more than tracking.MaxFutureSkew ahead, naming the time as it was sent.
+func inFuture(ev Event) error {
+	return tracking.InFuture(fieldCreatedAt, cmp.Or(ev.createdAtSent, formatTime(ev.CreatedAt)))
 }
 
 // qUpsertPickerPhone applies a PICKER_PHONE_FORWARDING_READY for (order_nr,
 // picker_id): the later expires_at wins, then the later created_at, then
-// the greater phone. It returns the row as stored when it changed.
+// the greater phone. It returns whether created_at ($5) is more than $6
+// seconds ahead of the database's clock (then it wrote nothing), and the
+// row as stored when it changed.
 const qUpsertPickerPhone = `
+	WITH chk AS (
+	    SELECT $5::timestamptz > now() + make_interval(secs => $6) AS future
+	), up AS (
 	INSERT INTO picker_phones AS pp (order_nr, picker_id, phone, expires_at, event_at)
-	VALUES ($1, $2, $3, $4, $5)
+	SELECT $1, $2, $3, $4, $5 FROM chk WHERE NOT chk.future
 	ON CONFLICT (order_nr, picker_id) DO UPDATE SET
 	    phone = EXCLUDED.phone,
 	    expires_at = EXCLUDED.expires_at,
@@ -239,21 +270,29 @@ const qUpsertPickerPhone = `
 	    updated_at = now()
 	WHERE (EXCLUDED.expires_at, EXCLUDED.event_at, EXCLUDED.phone COLLATE "C")
 	    > (pp.expires_at, pp.event_at, pp.phone COLLATE "C")
-	RETURNING phone, expires_at`
+	RETURNING phone, expires_at
+	)
+	SELECT chk.future, up.phone, up.expires_at FROM chk LEFT JOIN up ON true`
 
 // upsertPickerPhone runs qUpsertPickerPhone.
 func upsertPickerPhone(query func(args ...any) *sqlx.Row, ev Event) (tracking.Phone, bool, error) {
-	var p tracking.Phone
+	var (
+		future  bool
+		number  sql.NullString
+		expires sql.NullTime
+	)
 	err := query(ev.OrderNr, ev.PickerID, ev.Forwarding.Phone,
-		tracking.Normalize(ev.Forwarding.ExpiresAt), tracking.Normalize(ev.CreatedAt)).Scan(&p.Number, &p.ExpiresAt)
+		tracking.Normalize(ev.Forwarding.ExpiresAt), tracking.Normalize(ev.CreatedAt),
+		tracking.MaxFutureSkew.Seconds()).Scan(&future, &number, &expires)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return tracking.Phone{}, false, nil
 	case err != nil:
 		return tracking.Phone{}, false, fmt.Errorf("upsert picker_phones: %w", err)
+	case future:
+		return tracking.Phone{}, false, inFuture(ev)
+	case !number.Valid:
+		return tracking.Phone{}, false, nil
 	}
-	p.ExpiresAt = p.ExpiresAt.UTC()
-	return p, true, nil
+	return tracking.Phone{Number: number.String, ExpiresAt: expires.Time.UTC()}, true, nil
 }
 
 // formatTime is how times are written inside payload JSON: RFC 3339 in UTC.
@@ -306,4 +345,34 @@ func (p *prepared) ready() *sqlx.Stmt {
 		p.stmt = stmt
 	}()
 	return nil
+}
+
+// enqueue inserts an event's job, unless its created_at is more than
+// tracking.MaxFutureSkew after the database's clock: the worker would
+// cancel it, so the producer is told now (422). The check runs in the
+// insert's transaction, by the clock the worker's check uses.
+func enqueue(ctx context.Context, db *sqlx.DB, client *queue.Client, args PickerOrderArgs, ev Event) (int64, error) {
+	const q = `SELECT $1::timestamptz > now() + make_interval(secs => $2)`
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue picker event: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after commit
+	if ev.Type.Applied() && !ev.CreatedAtFromJob {
+		var future bool
+		if err := tx.GetContext(ctx, &future, q, ev.CreatedAt, tracking.MaxFutureSkew.Seconds()); err != nil {
+			return 0, fmt.Errorf("enqueue picker event: check created_at: %w", err)
+		}
+		if future {
+			return 0, inFuture(ev)
+		}
+	}
+	res, err := client.InsertTx(ctx, tx.Tx, args, nil)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue picker event: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("enqueue picker event: commit: %w", err)
+	}
+	return res.Job.ID, nil
 }

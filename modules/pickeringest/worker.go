@@ -86,6 +86,7 @@ func (w *worker) applyAndComplete(ctx context.Context, job *river.Job[PickerOrde
 	u := queue.Unit{
 		JobID: job.ID,
 		Key:   ev.OrderNr,
+		Rank:  rank(ev.Type),
 		Apply: func(ctx context.Context, tx *sqlx.Tx) error {
 			var err error
 			applied, err = w.applier.Apply(ctx, tx, ev)
@@ -101,6 +102,22 @@ func (w *worker) applyAndComplete(ctx context.Context, job *river.Job[PickerOrde
 		return Applied{}, err
 	}
 	return applied, nil
+}
+
+// Ranks of a group-commit unit within its order: the table it writes, in
+// the lock order every writer follows (DESIGN §3.1), so a batch holding a
+// status and a phone event of one order locks picker_orders first, as
+// another replica's batch and the updater's refresh do.
+const (
+	rankPickerOrders = 0
+	rankPickerPhones = 1
+)
+
+func rank(t tracking.EventType) int {
+	if t == tracking.EventPickerPhoneForwardingReady {
+		return rankPickerPhones
+	}
+	return rankPickerOrders
 }
 
 // cancel ends a job whose input can never be applied; its row keeps err.

@@ -231,3 +231,46 @@ func TestWorkerFailureBeforeCommitRollsBackBoth(t *testing.T) {
 	s.requireMetric(t, 1.0, "eot_picker_events_total", events("PICKER_PHONE_FORWARDING_READY", "applied"))
 	s.requireMetric(t, 1.0, "eot_picker_events_total", events("PICKER_PHONE_FORWARDING_READY", "retried"))
 }
+
+// TestWorkerCancelsEventsFromTheFuture: an event time more than 5 minutes
+// after the database's now() would win the ordering rule against every
+// real event and freeze the order (DESIGN §3.1): it is cancelled, naming
+// the value as sent, and writes nothing; skew up to 5 minutes is applied.
+func TestWorkerCancelsEventsFromTheFuture(t *testing.T) {
+	t.Parallel()
+	s := start(t, nil)
+	var dbNow time.Time
+	require.NoError(t, s.DB.Get(&dbNow, `SELECT now()`))
+	expires := dbNow.Add(2 * time.Hour)
+	dayAhead := dbNow.Add(24 * time.Hour).Format("2006-01-02T15:04:05.999999-07:00")
+	cases := []struct{ args, sent string }{
+		{eventJSON(t, withField(statusChange("f-1"), "created_at", "2099-01-01T00:00:00+03:00")), "2099-01-01T00:00:00+03:00"},
+		{eventJSON(t, withField(phoneReady("f-1", expires), "created_at", dayAhead)), dayAhead},
+		{eventJSON(t, withField(statusChange("f-2"), "created_at", dayAhead)), dayAhead},
+	}
+	ids := make([]int64, len(cases))
+	for i, c := range cases {
+		ids[i] = s.insertSQL(t, c.args)
+	}
+	for i, c := range cases {
+		j := s.waitJob(t, ids[i])
+		want := `invalid created_at: in the future (got "` + c.sent + `")`
+		require.Equal(t, "cancelled", j.State, want)
+		require.Equal(t, []string{"JobCancelError: " + want}, j.errorTexts(t))
+	}
+	require.Zero(t, s.count(t, "picker_orders"))
+	require.Zero(t, s.count(t, "picker_phones"))
+	s.requireMetric(t, 2.0, "eot_picker_events_total", events("STATUS_CHANGE", "cancelled"))
+	s.requireMetric(t, 1.0, "eot_picker_events_total", events("PICKER_PHONE_FORWARDING_READY", "cancelled"))
+
+	// A producer's clock a little ahead is accepted as sent.
+	skewed := dbNow.Add(2 * time.Minute).UTC().Truncate(time.Second)
+	for _, ev := range []map[string]any{statusChange("s-1"), phoneReady("s-1", expires)} {
+		id := s.insertSQL(t, eventJSON(t, withField(ev, "created_at", skewed.Format(time.RFC3339))))
+		require.Equal(t, "completed", s.waitJob(t, id).State)
+	}
+	p, ok := s.payload(t, "s-1")
+	require.True(t, ok)
+	require.JSONEq(t, `{"picker_id":"p-1","status":"picking","status_history":{"picking_at":"`+skewed.Format(time.RFC3339)+`"}}`, p)
+	require.Equal(t, 1, s.count(t, "picker_phones"))
+}

@@ -23,6 +23,9 @@ type metrics struct {
 	capped prometheus.Counter
 	// refreshed counts refresh jobs by outcome.
 	refreshed *prometheus.CounterVec
+	// future counts answers whose status time was more than
+	// tracking.MaxFutureSkew after the database's clock: not applied.
+	future prometheus.Counter
 }
 
 // Refresh outcomes, the values of eot_picker_refresh_total{outcome}.
@@ -36,6 +39,7 @@ const (
 	refreshGone        = "gone"         // the row was deleted meanwhile
 	refreshMoved       = "moved"        // the row moved since the tick: not asked
 	refreshOff         = "off"          // PICKER_ORDERS_URL is empty
+	refreshFuture      = "future"       // status time ahead: not applied, updated_at moved
 )
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -59,10 +63,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		refreshed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: platformmetrics.Namespace, Name: "picker_refresh_total",
-			Help: "Picker order refreshes, by outcome (applied, not_found, malformed, rejected, unavailable, breaker_open, gone, moved, off).",
+			Help: "Picker order refreshes, by outcome (applied, not_found, malformed, rejected, unavailable, breaker_open, gone, moved, off, future).",
 		}, []string{"outcome"}),
+		future: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: platformmetrics.Namespace, Name: "picker_updater_future_total",
+			Help: "eats-picker-orders answers whose status_updated_at was more than 5 minutes after the database's clock: not applied, updated_at moved.",
+		}),
 	}
-	if err := platformmetrics.Register(reg, "picker updater", m.stale, m.enqueued, m.selection, m.capped, m.refreshed); err != nil {
+	if err := platformmetrics.Register(reg, "picker updater", m.stale, m.enqueued, m.selection, m.capped, m.refreshed, m.future); err != nil {
 		return nil, err
 	}
 	return m, nil

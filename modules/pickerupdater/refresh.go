@@ -52,6 +52,8 @@ type refresher struct {
 // the row moved since the tick saw it stale (then nothing is asked):
 //   - 200: applied like a STATUS_CHANGE (and a phone event when the answer
 //     has a forwarding), updated_at moved, job completed, one transaction;
+//   - 200 with a status time more than 5 minutes ahead of the database's
+//     clock: not applied, updated_at moved, counted;
 //   - 404: the row is left as it is, updated_at moved;
 //   - malformed or rejected: logged, counted, cancelled; updated_at stays,
 //     so the next tick asks again;
@@ -127,7 +129,7 @@ func (w *refresher) apply(ctx context.Context, job *river.Job[RefreshArgs], o up
 	}
 	defer func() { _ = tx.Rollback() }()
 
-	storedPicker, exists, err := lockOrder(ctx, tx, o.OrderNr)
+	storedPicker, future, exists, err := lockOrder(ctx, tx, o.OrderNr, o.StatusUpdatedAt)
 	if err != nil {
 		return err
 	}
@@ -139,6 +141,10 @@ func (w *refresher) apply(ctx context.Context, job *river.Job[RefreshArgs], o up
 		w.metrics.refreshed.WithLabelValues(refreshGone).Inc()
 		w.logger.Debug("picker order gone before its refresh", "order_nr", o.OrderNr)
 		return nil
+	}
+
+	if future {
+		return w.future(ctx, tx, job, o)
 	}
 
 	events := []pickeringest.Event{{
@@ -190,6 +196,27 @@ func (w *refresher) apply(ctx context.Context, job *river.Job[RefreshArgs], o up
 		a.AfterCommit(ctx)
 	}
 	w.metrics.refreshed.WithLabelValues(refreshApplied).Inc()
+	return nil
+}
+
+// future handles an answer whose status time is more than
+// tracking.MaxFutureSkew ahead of the database's clock (DESIGN §3.1, §5):
+// applied, it would win the ordering rule against every later real event
+// and freeze the order until cleanup. Nothing of it is applied (nor its
+// forwarding, stamped with the same time); updated_at moves, so the order
+// is asked again at its next timeout rather than every tick, and the job
+// completes.
+func (w *refresher) future(ctx context.Context, tx *sqlx.Tx, job *river.Job[RefreshArgs], o upstreamOrder) error {
+	if err := touch(ctx, tx, o.OrderNr); err != nil {
+		return err
+	}
+	if err := w.complete(ctx, tx, job); err != nil {
+		return err
+	}
+	w.metrics.future.Inc()
+	w.metrics.refreshed.WithLabelValues(refreshFuture).Inc()
+	w.logger.Warn("eats-picker-orders answered a status time in the future; not applied",
+		"order_nr", o.OrderNr, "status_updated_at", o.StatusUpdatedAt.Format(time.RFC3339Nano))
 	return nil
 }
 

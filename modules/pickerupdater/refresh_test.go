@@ -380,3 +380,42 @@ func TestBreakerSnoozeGrowsAndIsCapped(t *testing.T) {
 	up.breaker.Open()
 	require.Greater(t, snooze(0), 900*time.Millisecond, "open: wait for the probe")
 }
+
+// TestRefreshAnswerFromTheFutureIsNotApplied: an upstream status time more
+// than 5 minutes after the database's now() would win the ordering rule
+// against every later real event (DESIGN §3.1, §5). It is not applied,
+// updated_at moves (the order is asked again at its next timeout, not
+// every tick) and eot_picker_updater_future_total counts it; a small skew
+// is applied as sent.
+func TestRefreshAnswerFromTheFutureIsNotApplied(t *testing.T) {
+	t.Parallel()
+	fake := newFake(t)
+	a := startApp(t, fake, testEnv(t, fake, "", nil), fastTuning)
+	a.seedOrder("fut-1", tracking.PickerPicking, "picker-1", longAgo, time.Hour)
+	a.seedOrder("skew-1", tracking.PickerPicking, "picker-1", longAgo, time.Hour)
+	before := a.row("fut-1")
+	fake.Set("fut-1", pickerfake.Order{
+		Status: "paid", PickerID: "picker-2", StatusUpdatedAt: time.Now().Add(24 * time.Hour), PlaceID: 40,
+		Phone: "+79990001122", PhoneExpiresAt: time.Now().Add(time.Hour),
+	})
+	skewed := time.Now().Add(2 * time.Minute).UTC().Truncate(time.Second)
+	fake.Set("skew-1", pickerfake.Order{Status: "paid", PickerID: "picker-2", StatusUpdatedAt: skewed, PlaceID: 40})
+
+	a.refresh("fut-1")
+	a.awaitJob("fut-1", "completed", 10*time.Second)
+	after := a.row("fut-1")
+	require.Equal(t, before.Payload, after.Payload, "nothing of the answer applied")
+	require.WithinDuration(t, time.Now(), after.UpdatedAt, 10*time.Second, "asked again only at its next timeout")
+	_, ok := a.phone("fut-1", "picker-2")
+	require.False(t, ok, "nor its forwarding")
+	require.Equal(t, 1.0, a.metric("eot_picker_updater_future_total", nil))
+
+	// A later real event still wins.
+	a.seedOrder("fut-1", tracking.PickerPickedUp, "picker-1", time.Now(), 0)
+	require.Equal(t, "picked_up", a.row("fut-1").Status)
+
+	a.refresh("skew-1")
+	a.awaitJob("skew-1", "completed", 10*time.Second)
+	require.Equal(t, "paid", a.row("skew-1").Status)
+	require.Equal(t, 1.0, a.metric("eot_picker_updater_future_total", nil))
+}

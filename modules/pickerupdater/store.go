@@ -105,22 +105,31 @@ func movedSince(ctx context.Context, db sqlx.QueryerContext, orderNr string, see
 }
 
 // lockOrder locks the picker order's row for the refresh's transaction and
-// returns its stored picker_id ("" when none). exists is false when the row
-// is gone (cleanup deleted it since the tick), and then nothing is locked.
-func lockOrder(ctx context.Context, tx *sqlx.Tx, orderNr string) (pickerID string, exists bool, err error) {
+// returns its stored picker_id ("" when none), and whether statusAt is more
+// than tracking.MaxFutureSkew after the database's clock (DESIGN §3.1: the
+// one clock every replica shares, read in the same round trip). exists is
+// false when the row is gone (cleanup deleted it since the tick), and then
+// nothing is locked. picker_orders is locked before anything touches
+// picker_phones, the lock order every writer follows.
+func lockOrder(ctx context.Context, tx *sqlx.Tx, orderNr string, statusAt time.Time) (pickerID string, future, exists bool, err error) {
 	const q = `
-SELECT coalesce(payload->>'picker_id', '')
+SELECT coalesce(payload->>'picker_id', '') AS picker_id,
+       $2::timestamptz > now() + make_interval(secs => $3) AS future
 FROM picker_orders
 WHERE order_nr = $1
 FOR UPDATE`
-	err = tx.GetContext(ctx, &pickerID, q, orderNr)
+	var r struct {
+		PickerID string `db:"picker_id"`
+		Future   bool   `db:"future"`
+	}
+	err = tx.GetContext(ctx, &r, q, orderNr, statusAt, tracking.MaxFutureSkew.Seconds())
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
+		return "", false, false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("lock picker order %s: %w", orderNr, err)
+		return "", false, false, fmt.Errorf("lock picker order %s: %w", orderNr, err)
 	}
-	return pickerID, true, nil
+	return r.PickerID, r.Future, true, nil
 }
 
 // touch moves updated_at to the transaction's time, so an order whose

@@ -52,5 +52,5 @@ func runMain(m *testing.M) int {
 // repoRoot is the repository's root directory.
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..") // modules/systest
 }
