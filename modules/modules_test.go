@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -129,7 +128,7 @@ func TestLogsMaskSecrets(t *testing.T) {
 	t.Parallel()
 	a := apptest.Start(t, nil)
 	require.NotContains(t, a.Logs.String(), apptest.Token)
-	require.True(t, strings.Contains(a.Logs.String(), "http listening"))
+	require.Contains(t, a.Logs.String(), "http listening")
 }
 
 func TestExperimentsEndpointShowsTheSetInForce(t *testing.T) {

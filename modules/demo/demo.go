@@ -107,7 +107,7 @@ func newRun(environ config.Environment, out io.Writer, speed float64) (*Run, err
 	}
 	experimentsFile := filepath.Join(d.tmpDir, "experiments.yaml")
 	timeout := max(1, int(5/speed))
-	if err := os.WriteFile(experimentsFile, fmt.Appendf(nil, demoExperiments, timeout), 0o644); err != nil {
+	if err := os.WriteFile(experimentsFile, fmt.Appendf(nil, demoExperiments, timeout), 0o600); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("demo: write experiments: %w", err)
 	}

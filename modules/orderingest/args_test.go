@@ -2,7 +2,6 @@ package orderingest
 
 import (
 	"encoding/json"
-	"errors"
 	"testing"
 	"time"
 
@@ -80,9 +79,9 @@ func TestSnapshotRejectsInvalidInputNamingTheField(t *testing.T) {
 			a := decode(t, tc.json)
 			_, err := a.snapshot()
 			require.Error(t, err)
-			require.True(t, errors.Is(err, tracking.ErrInvalid))
+			require.ErrorIs(t, err, tracking.ErrInvalid)
 			var fe *tracking.FieldError
-			require.True(t, errors.As(err, &fe))
+			require.ErrorAs(t, err, &fe)
 			for _, w := range tc.want {
 				require.Contains(t, err.Error(), w)
 			}
@@ -112,7 +111,7 @@ func FuzzOrderArgsDecode(f *testing.F) {
 		}
 		s, err := a.snapshot()
 		if err != nil {
-			require.True(t, errors.Is(err, tracking.ErrInvalid), "every rejection is a validation error: %v", err)
+			require.ErrorIs(t, err, tracking.ErrInvalid, "every rejection is a validation error")
 			return
 		}
 		require.NotEmpty(t, s.OrderNr)

@@ -1,7 +1,6 @@
 package tracking
 
 import (
-	"errors"
 	"testing"
 	"time"
 
@@ -23,7 +22,7 @@ func TestNormalizePhone(t *testing.T) {
 	for _, in := range []string{"abc", "+7999", "+7999123456712345678", "+79991234567,123", "+79991234567,,", "+7999 12 34 x"} {
 		_, err := NormalizePhone("customer_picker_phone_forwarding.phone", in)
 		require.Error(t, err, in)
-		require.True(t, errors.Is(err, ErrInvalid))
+		require.ErrorIs(t, err, ErrInvalid)
 		require.Contains(t, err.Error(), "invalid customer_picker_phone_forwarding.phone: not a phone number")
 	}
 }
@@ -53,7 +52,7 @@ func TestParseTime(t *testing.T) {
 func TestStatusVocabulary(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "picking_at", PickerPicking.HistoryKey())
-	require.Equal(t, "", PickerDispatching.HistoryKey())
+	require.Empty(t, PickerDispatching.HistoryKey())
 	require.Less(t, PickerPicking.Rank(), PickerPickedUp.Rank())
 	require.False(t, PickerStatus("bogus").Valid())
 	require.True(t, EventType("ITEM_ADD").Known())

@@ -1,7 +1,6 @@
 package trackingpresenter
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -51,7 +50,7 @@ func TestEaterID(t *testing.T) {
 			continue
 		}
 		var ie *identityError
-		require.True(t, errors.As(err, &ie), "%q %q: %v", tc.eats, tc.yataxi, err)
+		require.ErrorAs(t, err, &ie, "%q %q", tc.eats, tc.yataxi)
 		require.Equal(t, tc.bad, ie.header)
 	}
 }
@@ -69,7 +68,7 @@ func FuzzEaterID(f *testing.F) {
 		id, err := eaterID(eats, yataxi)
 		if err != nil {
 			var ie *identityError
-			require.True(t, errors.As(err, &ie))
+			require.ErrorAs(t, err, &ie)
 			require.Empty(t, id)
 		} else if id != "" {
 			require.NotContains(t, id, ",")

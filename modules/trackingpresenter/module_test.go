@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -62,7 +61,7 @@ func TestModuleStartsAndStops(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
-	require.True(t, strings.Contains(string(body), `"title":"Заказ оформлен"`), string(body))
+	require.Contains(t, string(body), `"title":"Заказ оформлен"`, string(body))
 	app.RequireStop()
 }
 

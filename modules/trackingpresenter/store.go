@@ -55,37 +55,9 @@ const phoneBatch = 1000
 // and reading stops at the first row of the one too many.
 func (s *store) loadAll(ctx context.Context, maxEaters int) (map[string][]orderState, time.Time, error) {
 	now := s.now()
-	rows, err := s.db.QueryContext(ctx, allListedQuery, now.Add(-finishedVisible), maxEaters+1)
+	all, owners, err := s.selectListed(ctx, now, maxEaters)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("select listed orders: %w", err)
-	}
-	var (
-		all    []orderState
-		owners []string
-		seen   = make(map[string]struct{})
-	)
-	for rows.Next() {
-		if s.onLoadRow != nil {
-			s.onLoadRow()
-		}
-		var eater string
-		o, err := scanOrder(rows, &eater)
-		if err != nil {
-			rows.Close()
-			return nil, time.Time{}, err
-		}
-		if _, ok := seen[eater]; !ok {
-			if len(seen) == maxEaters {
-				rows.Close()
-				return nil, time.Time{}, statecache.ErrTooManyEaters
-			}
-			seen[eater] = struct{}{}
-		}
-		all, owners = append(all, o), append(owners, eater)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, time.Time{}, fmt.Errorf("read listed orders: %w", err)
+		return nil, time.Time{}, err
 	}
 	phonesAt := s.now()
 	for start := 0; start < len(all); {
@@ -112,6 +84,39 @@ func (s *store) loadAll(ctx context.Context, maxEaters int) (map[string][]orderS
 		})
 	}
 	return byEater, phonesAt, nil
+}
+
+// selectListed runs allListedQuery: every listed order and, at the same
+// index, its eater. Its own function so the rows (and their connection)
+// are released before loadAll looks up phones.
+func (s *store) selectListed(ctx context.Context, now time.Time, maxEaters int) (all []orderState, owners []string, err error) {
+	rows, err := s.db.QueryContext(ctx, allListedQuery, now.Add(-finishedVisible), maxEaters+1)
+	if err != nil {
+		return nil, nil, fmt.Errorf("select listed orders: %w", err)
+	}
+	defer rows.Close()
+	seen := make(map[string]struct{})
+	for rows.Next() {
+		if s.onLoadRow != nil {
+			s.onLoadRow()
+		}
+		var eater string
+		o, err := scanOrder(rows, &eater)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, ok := seen[eater]; !ok {
+			if len(seen) == maxEaters {
+				return nil, nil, statecache.ErrTooManyEaters
+			}
+			seen[eater] = struct{}{}
+		}
+		all, owners = append(all, o), append(owners, eater)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read listed orders: %w", err)
+	}
+	return all, owners, nil
 }
 
 // orderColumns and orderSource read what orderState holds: the orders row
@@ -209,7 +214,9 @@ func (s *ordersStmt) get(ctx context.Context) (*sql.Stmt, error) {
 
 // selectOrders runs ordersQuery for eater.
 func (s *ordersStmt) selectOrders(ctx context.Context, eater string, finishedAfter time.Time) ([]orderState, error) {
-	stmt, err := s.get(ctx)
+	// The statement is ordersStmt's, shared by every poll; only the rows
+	// are this call's to close.
+	stmt, err := s.get(ctx) //nolint:sqlclosecheck // the cached prepared statement, not per call: closing it would re-prepare on every poll
 	if err != nil {
 		return nil, err
 	}
