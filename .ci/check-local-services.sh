@@ -22,8 +22,10 @@ free_port() {
 pg_port="$(free_port)"
 http_port="$(free_port)"
 [ "$pg_port" != "$http_port" ] || http_port="$(free_port)"
-dir=".local/pg-$pg_port"
-rm -rf "$dir"
+# The wrapper's folder: .local/pg-<port> in the checkout, or the temp
+# folder when the postgres user cannot reach the checkout (e.g. under /root).
+dir="$PWD/.local/pg-$pg_port"
+rm -rf "$dir" "${TMPDIR:-/tmp}/eot-pg-$pg_port"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
@@ -45,6 +47,8 @@ run_once() {
   done
   [ "$code" = 200 ] || { cat "$log"; kill -KILL -- "-$pgid"; fail "/readyz never answered 200 (last $code)"; }
   echo "   /readyz 200 after ~$((i / 2)) s"
+  d="$(sed -n 's/.*creating a private cluster in \([^ ]*\) .*/\1/p' "$log" | head -1)"
+  [ -n "$d" ] && dir="$d"
   [ -f "$dir/data/postmaster.pid" ] || { cat "$log"; fail "no private cluster in $dir while the task runs"; }
   grep -q 'private PostgreSQL on 127.0.0.1' "$log" || { cat "$log"; fail "the wrapper did not say it started a private PostgreSQL"; }
 
@@ -55,7 +59,7 @@ run_once() {
 
   listening "$pg_port" && fail "something still listens on $pg_port after the task ended"
   listening "$http_port" && fail "the service still listens on $http_port after the task ended"
-  pgrep -f -- "$PWD/$dir/data" >/dev/null && fail "a postgres process for $dir is still running: $(pgrep -af -- "$PWD/$dir/data")"
+  pgrep -f -- "$dir/data" >/dev/null && fail "a postgres process for $dir is still running: $(pgrep -af -- "$dir/data")"
   kill -0 -- "-$pgid" 2>/dev/null && fail "processes of the task's group are left: $(pgrep -g "$pgid" -a)"
   [ -f "$dir/data/postmaster.pid" ] && fail "$dir/data/postmaster.pid left behind (not a clean stop)"
   [ -f "$dir/data/PG_VERSION" ] || fail "$dir/data was not kept for the next run"

@@ -148,6 +148,7 @@ start_postgres() {
   # The postgres user must reach the folder; a checkout under /root is not
   # reachable, so such a cluster lives in the temp folder instead.
   if ! as_pg test -w "$dir"; then
+    rmdir "$dir" 2>/dev/null
     dir="${TMPDIR:-/tmp}/eot-pg-$pg_port"
     mkdir -p "$dir"; chown postgres: "$dir"
   fi
@@ -198,8 +199,7 @@ start_redis() {
     --logfile "$redis_dir/redis.log" --daemonize no &
   redis_pid=$!
   set +m
-  local i
-  for i in $(seq 1 50); do tcp_answers "$u_host" "$redis_port" && break; sleep 0.1; done
+  for _ in $(seq 1 50); do tcp_answers "$u_host" "$redis_port" && break; sleep 0.1; done
   tcp_answers "$u_host" "$redis_port" || { say "redis-server did not start; see $redis_dir/redis.log"; exit 1; }
   say "private Redis on $where, stopped when the command ends"
 }
