@@ -52,6 +52,7 @@ var badValues = map[string]string{
 	"LOG_FORMAT":                    "xml",
 	"PICKER_INGEST_MAX_WORKERS":     "0",
 	"PICKER_INGEST_COMMIT_LANES":    "0",
+	"PHONE_CACHE_TTL":               "2m",
 	"ORDER_INGEST_WORKERS":          "many",
 	"ORDER_INGEST_COMMIT_LANES":     "0",
 	"TRACKING_CACHE_ENTRIES":        "-1",

@@ -2,6 +2,7 @@ package pickeringest
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/eats/eats-orders-tracking/platform/config"
 )
@@ -17,7 +18,21 @@ type Config struct {
 	// commits the events waiting for it together (queue.GroupCommit) and
 	// holds one database connection while it runs.
 	CommitLanes int `env:"PICKER_INGEST_COMMIT_LANES" envDefault:"4"`
+	// PhoneCacheTTL is the longest a forwarding phone lives in Redis, and
+	// so the end-to-end bound of DESIGN §6: within it of the job that makes
+	// a phone the winner completing, every replica shows that phone, even
+	// when a cache write failed or landed late. An in-process copy lives no
+	// longer than the Redis entry it came from. At most 60s (the
+	// contract's bound); tests set seconds.
+	PhoneCacheTTL time.Duration `env:"PHONE_CACHE_TTL" envDefault:"60s"`
 }
+
+// Bounds of PhoneCacheTTL: below a second the cache saves little; above a
+// minute the contract's bound breaks.
+const (
+	minPhoneCacheTTL = time.Second
+	maxPhoneCacheTTL = 60 * time.Second
+)
 
 // Validate names the variable that is wrong.
 func (c *Config) Validate() error {
@@ -26,6 +41,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CommitLanes < 1 || c.CommitLanes > 1_000 {
 		return fmt.Errorf("PICKER_INGEST_COMMIT_LANES: must be between 1 and 1000 (got %d)", c.CommitLanes)
+	}
+	if c.PhoneCacheTTL < minPhoneCacheTTL || c.PhoneCacheTTL > maxPhoneCacheTTL {
+		return fmt.Errorf("PHONE_CACHE_TTL: must be between %s and %s (got %s)", minPhoneCacheTTL, maxPhoneCacheTTL, c.PhoneCacheTTL)
 	}
 	return nil
 }

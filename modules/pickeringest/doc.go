@@ -28,9 +28,11 @@
 // The worker applies the event and completes the job in one transaction,
 // shared with other waiting events by queue.GroupCommit (one commit for
 // many jobs), so a crash leaves both or neither. After the commit,
-// Applied.AfterCommit writes the Redis phone cache entry; a failed write is
-// logged and counted, never retried. PhoneLookup is the read-through side of
-// that cache for the tracking presenter.
+// Applied.AfterCommit writes the Redis phone cache entry by a
+// compare-and-set that never replaces a winner (readers' fills use it too);
+// a failed write is logged and counted, never retried: PHONE_CACHE_TTL
+// bounds what it costs. PhoneLookup is the read-through side of that cache
+// for the tracking presenter (phones.go says how the bound holds).
 //
 // Invalid input cancels the job (river.JobCancel) with the field error, so
 // the job row keeps it for an operator; transient database errors are

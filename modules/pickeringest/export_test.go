@@ -42,7 +42,7 @@ func NewBareUpsert(db *sqlx.DB) (func(ctx context.Context, ev Event) error, erro
 	if err != nil {
 		return nil, err
 	}
-	a := newApplier(db, newPhoneLookup(nil, m, slog.New(slog.DiscardHandler)), m)
+	a := newApplier(db, newPhoneLookup(Config{PhoneCacheTTL: maxPhoneCacheTTL}, nil, m, slog.New(slog.DiscardHandler)), m)
 	return func(ctx context.Context, ev Event) error {
 		p := a.upsertOrder
 		if ev.Type == tracking.EventPickerPhoneForwardingReady {

@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/eats/eats-orders-tracking/modules/tracking"
 	"github.com/eats/eats-orders-tracking/platform/cache"
 	"github.com/eats/eats-orders-tracking/platform/pgtest"
 )
@@ -40,7 +41,7 @@ func setupWith(t *testing.T, db *sqlx.DB, r *cache.Redis) *testBundle {
 	reg := prometheus.NewRegistry()
 	m, err := newMetrics(reg)
 	require.NoError(t, err)
-	phones := newPhoneLookup(r, m, logger)
+	phones := newPhoneLookup(Config{PhoneCacheTTL: maxPhoneCacheTTL}, r, m, logger)
 	applier := newApplier(db, phones, m)
 	return &testBundle{db: db, redis: r, phones: phones, applier: applier, logs: logs}
 }
@@ -112,4 +113,9 @@ func value(t testing.TB, m prometheus.Metric) float64 {
 		return float64(h.GetSampleCount())
 	}
 	return out.GetCounter().GetValue()
+}
+
+// phoneKey is the cache key of (order, picker) as the service writes it.
+func (b *testBundle) phoneKey(order, picker string) string {
+	return b.phones.key(tracking.PhoneKey{OrderNr: order, PickerID: picker})
 }

@@ -50,11 +50,6 @@ type Applied struct {
 	phones *PhoneLookup // writes that entry
 }
 
-type phoneEntry struct {
-	key   tracking.PhoneKey
-	phone tracking.Phone
-}
-
 // Apply writes ev's effect inside tx: STATUS_CHANGE upserts picker_orders,
 // PICKER_PHONE_FORWARDING_READY upserts picker_phones, other types write
 // nothing. Each upsert is one statement whose conflict rule is the DESIGN's
@@ -82,6 +77,7 @@ func (a *Applier) Apply(ctx context.Context, tx *sqlx.Tx, ev Event) (Applied, er
 		if err := checkPhoneReady(ev); err != nil {
 			return Applied{}, err
 		}
+		upserted := a.now() // the cache entry's life counts from here (PhoneLookup)
 		stored, changed, err := upsertPickerPhone(a.upsertPhone.query(ctx, tx), ev)
 		if errors.Is(err, tracking.ErrInvalid) {
 			return Applied{}, err
@@ -95,7 +91,9 @@ func (a *Applier) Apply(ctx context.Context, tx *sqlx.Tx, ev Event) (Applied, er
 		if !stored.ExpiresAt.After(a.now()) {
 			a.metrics.expiredOnArrival.Inc()
 		}
-		entry := &phoneEntry{key: tracking.PhoneKey{OrderNr: ev.OrderNr, PickerID: ev.PickerID}, phone: stored}
+		// A changed row is the event's: its event_at is the event's created_at.
+		entry := &phoneEntry{key: tracking.PhoneKey{OrderNr: ev.OrderNr, PickerID: ev.PickerID}, phone: stored,
+			eventAt: tracking.Normalize(ev.CreatedAt), readAt: upserted}
 		return Applied{Changed: true, phone: entry, phones: a.phones}, nil
 	default:
 		return Applied{}, nil
@@ -103,14 +101,15 @@ func (a *Applier) Apply(ctx context.Context, tx *sqlx.Tx, ev Event) (Applied, er
 }
 
 // AfterCommit writes the Redis phone cache entry of a phone event that
-// changed picker_phones (DESIGN §6). A failure is logged with the phone
-// masked and counted, never returned: readers fall back to PostgreSQL, and
-// the entry's TTL bounds how long a stale number can be served.
+// changed picker_phones (DESIGN §6), unless a newer phone's entry is there
+// already. A failure is logged with the phone masked and counted, never
+// returned: readers fall back to PostgreSQL, and PHONE_CACHE_TTL bounds how
+// long the entry it should have replaced is served.
 func (a Applied) AfterCommit(ctx context.Context) {
 	if a.phone == nil {
 		return
 	}
-	a.phones.store(ctx, a.phone.key, a.phone.phone)
+	a.phones.store(ctx, *a.phone)
 }
 
 func checkStatusChange(ev Event) error {

@@ -37,9 +37,14 @@ func TestWorkerAppliesEvents(t *testing.T) {
 	var phone string
 	require.NoError(t, s.DB.Get(&phone, `SELECT phone FROM picker_phones WHERE order_nr = 'o-1' AND picker_id = 'p-1'`))
 	require.Equal(t, "+79991234567", phone, "stored normalized")
-	cached, err := pgtest.Redis(t).Get(ctx, s.Env["REDIS_KEY_PREFIX"]+"eot:picker_phone:o-1:p-1").Result()
-	require.NoError(t, err)
-	require.JSONEq(t, `{"phone":"+79991234567","expires_at":"`+expires.Format(time.RFC3339Nano)+`"}`, cached)
+	// The cache is written just after the job's commit.
+	var cached string
+	pgtest.Eventually(t, 5*time.Second, func() bool {
+		cached, _ = pgtest.Redis(t).Get(ctx, s.Env["REDIS_KEY_PREFIX"]+"eot:v2:picker_phone:o-1:p-1").Result()
+		return cached != ""
+	}, "phone cached")
+	require.JSONEq(t, `{"phone":"+79991234567","expires_at":"`+expires.Format("2006-01-02T15:04:05.000000Z07:00")+
+		`","event_at":"2025-03-01T10:00:00.000000Z"}`, cached)
 
 	// A duplicate delivery completes and changes nothing.
 	id = s.insertSQL(t, eventJSON(t, phoneReady("o-1", expires)))

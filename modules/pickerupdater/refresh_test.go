@@ -67,7 +67,7 @@ func TestRefreshAppliesTheAnswer(t *testing.T) {
 	require.Equal(t, "+79001234567,,89", p.Phone)
 	require.True(t, p.ExpiresAt.Equal(expires))
 	// picker-ingest writes the cache after the commit.
-	key := a.Redis.Key("eot", "picker_phone", "ok-1", "picker-2")
+	key := a.Redis.Key("eot", "v2", "picker_phone", "ok-1", "picker-2")
 	pgtest.Eventually(t, 5*time.Second, func() bool {
 		v, err := a.Redis.Client.Get(t.Context(), key).Result()
 		if err == redis.Nil {

@@ -240,7 +240,8 @@ func (s *ordersStmt) selectOrders(ctx context.Context, eater string, finishedAft
 }
 
 // Phones is what the presenter needs of the picker phone cache:
-// picker-ingest's PhoneLookup, bound in modules/modules.go.
+// picker-ingest's PhoneLookup, bound in modules/modules.go. Each phone's
+// FreshUntil bounds how long the tracking cache may keep it (DESIGN §6).
 type Phones interface {
 	LookupMany(ctx context.Context, db sqlx.QueryerContext, keys []tracking.PhoneKey, now time.Time) (map[tracking.PhoneKey]tracking.Phone, error)
 }

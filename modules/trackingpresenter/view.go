@@ -92,16 +92,23 @@ func (o *orderState) wantsPhone() bool {
 
 // OrderKey and PhoneExpiry make orderState a statecache.State: the cache
 // drops the state on a change of its order, and an entry holding a phone
-// lives no longer than the phone.
+// lives no longer than the phone, nor than the copy it was read from.
 func (o orderState) OrderKey() string { return o.OrderNr }
 
-// PhoneExpiry reports whether the state holds a looked-up phone, and when
-// it expires.
+// PhoneExpiry reports whether the state holds a looked-up phone, and until
+// when it may be shown: its expiry or, sooner, its FreshUntil (the end of
+// the Redis entry it came from, or PHONE_CACHE_TTL after the PostgreSQL
+// read), so a replaced phone leaves every replica within PHONE_CACHE_TTL
+// (DESIGN §6).
 func (o orderState) PhoneExpiry() (time.Time, bool) {
 	if o.Picker == nil || o.Picker.Phone == nil {
 		return time.Time{}, false
 	}
-	return o.Picker.Phone.ExpiresAt, true
+	p := o.Picker.Phone
+	if !p.FreshUntil.IsZero() && p.FreshUntil.Before(p.ExpiresAt) {
+		return p.FreshUntil, true
+	}
+	return p.ExpiresAt, true
 }
 
 // renderer turns states into the answer.

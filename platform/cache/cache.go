@@ -26,10 +26,25 @@ type Redis struct {
 // Enabled reports whether a cache is configured.
 func (r *Redis) Enabled() bool { return r != nil && r.Client != nil }
 
-// Key joins parts with ':' under the deployment's prefix.
+// Key joins parts with ':' under the deployment's prefix, each part
+// escaped ('%' as %25, ':' as %3A) so that a ':' inside a part cannot
+// shift a boundary: different parts always give different keys
+// (Key("N:1", "2") is "N%3A1:2", Key("N", "1:2") is "N:1%3A2").
 func (r *Redis) Key(parts ...string) string {
-	return r.Prefix + strings.Join(parts, ":")
+	var b strings.Builder
+	b.WriteString(r.Prefix)
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		keyEscaper.WriteString(&b, p) //nolint:errcheck // a Builder never fails
+	}
+	return b.String()
 }
+
+// keyEscaper escapes a key part. '%' is escaped too, so the escape can be
+// undone and two different lists of parts never give one key.
+var keyEscaper = strings.NewReplacer("%", "%25", ":", "%3A")
 
 // New builds the client, or returns nil when REDIS_URL is empty. Timeouts
 // are short: a slow cache must cost a request milliseconds, not seconds.

@@ -25,8 +25,10 @@ type State interface {
 	// concerns the state.
 	OrderKey() string
 	// PhoneExpiry reports whether the state holds a phone read through
-	// Redis, and when that phone expires: the state is wrong from then on
-	// with no change at all.
+	// Redis, and until when it may be shown: when that phone expires or,
+	// sooner, when the cache entry it was read from ends (a newer phone
+	// whose cache write failed may be the winner by then). The state is
+	// wrong from then on with no change at all.
 	PhoneExpiry() (time.Time, bool)
 }
 
