@@ -3,6 +3,7 @@ package pickeringest_test
 import (
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -108,7 +109,7 @@ func (s *service) payload(t *testing.T, orderNr string) (string, bool) {
 	t.Helper()
 	var p string
 	err := s.DB.Get(&p, `SELECT payload::text FROM picker_orders WHERE order_nr = $1`, orderNr)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return "", false
 	}
 	require.NoError(t, err)

@@ -3,6 +3,7 @@ package pickeringest
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -75,7 +76,7 @@ func (b *testBundle) pickerOrder(t testing.TB, orderNr string) (pickerOrderRow, 
 	var row pickerOrderRow
 	err := b.db.Get(&row, `SELECT payload::text AS payload, status_event_at, picker_event_at, picker_event_status, status
 		FROM picker_orders WHERE order_nr = $1`, orderNr)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return row, false
 	}
 	require.NoError(t, err)

@@ -163,7 +163,8 @@ func invalidEvent(err error) error {
 
 // flatten undoes errors.Join.
 func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // exactly a join
+	// A join at the top only: a join wrapped deeper is one error.
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		return j.Unwrap()
 	}
 	return []error{err}

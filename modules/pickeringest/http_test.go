@@ -165,7 +165,7 @@ func TestPostEventNeedsTheToken(t *testing.T) {
 	require.Zero(t, s.count(t, "river_job"))
 	code, _, resp = s.post(t, body, map[string]string{"Authorization": basic, "Sec-Fetch-Site": "same-origin"})
 	require.Less(t, code, 300, string(resp))
-	require.EqualValues(t, 1, s.count(t, "river_job"))
+	require.Equal(t, 1, s.count(t, "river_job"))
 
 	off := start(t, map[string]string{"INTERNAL_API_TOKEN": ""})
 	code, _, resp = off.post(t, body, apptest.Internal())

@@ -47,7 +47,7 @@ func publishPickerStatus(ctx context.Context, db *sql.DB, client *river.Client[*
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }() // a no-op after Commit (sql.ErrTxDone)
 
 	// ... the producer's own writes on tx ...
 

@@ -137,10 +137,9 @@ func checkPhoneReady(ev Event) error {
 	if ev.CreatedAt.IsZero() {
 		errs = append(errs, tracking.Missing(fieldCreatedAt))
 	}
-	switch f := ev.Forwarding; {
-	case f == nil:
+	if f := ev.Forwarding; f == nil {
 		errs = append(errs, tracking.Missing(fieldForwarding))
-	default:
+	} else {
 		field := fieldForwarding + "." + fieldPhone
 		if p, err := tracking.NormalizePhone(field, f.Phone); err != nil {
 			errs = append(errs, err)

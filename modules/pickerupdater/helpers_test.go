@@ -3,6 +3,7 @@ package pickerupdater
 import (
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -188,7 +189,7 @@ func (a *testApp) refreshJob(orderNr string) (refreshJob, bool) {
 	err := a.DB.GetContext(a.t.Context(), &j, `
 SELECT id, state, attempt, coalesce(errors::text, '') AS errors FROM river_job
 WHERE kind = $1 AND args->>'order_nr' = $2 ORDER BY id DESC LIMIT 1`, RefreshKind, orderNr)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return j, false
 	}
 	require.NoError(a.t, err)

@@ -285,7 +285,7 @@ func breakerSnooze(u *upstream) func(snoozes int) time.Duration {
 			backoff = 0
 		}
 		base := max(u.breaker.RemainingDelay(), backoff, 50*time.Millisecond)
-		jitter := time.Duration(rand.Int64N(int64(base/4) + 1))
+		jitter := time.Duration(rand.Int64N(int64(base/4) + 1)) //nolint:gosec // spreads retries in time; nothing to guess
 		return base + jitter
 	}
 }

@@ -2,6 +2,7 @@ package pickerupdater
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"testing"
@@ -70,7 +71,7 @@ func TestRefreshAppliesTheAnswer(t *testing.T) {
 	key := a.Redis.Key("eot", "v2", "picker_phone", "ok-1", "picker-2")
 	pgtest.Eventually(t, 5*time.Second, func() bool {
 		v, err := a.Redis.Client.Get(t.Context(), key).Result()
-		if err == redis.Nil {
+		if errors.Is(err, redis.Nil) {
 			return false
 		}
 		require.NoError(t, err)

@@ -340,7 +340,7 @@ func (u *upstream) classify(ctx, callCtx context.Context, err error, attempts in
 	case ctx.Err() != nil:
 		// The caller gave up (shutdown, job timeout): not the upstream's fault.
 		return outcomeError, context.Cause(ctx)
-	case context.Cause(callCtx) == errCallDeadline:
+	case errors.Is(context.Cause(callCtx), errCallDeadline):
 		return outcomeError, fmt.Errorf("%w: %w (%s, %d attempts)", errUpstreamUnavailable, errCallDeadline, u.cfg.CallTimeout, attempts)
 	case errors.Is(err, timeout.ErrExceeded):
 		return outcomeError, fmt.Errorf("%w: attempt deadline %s exceeded (%d attempts)", errUpstreamUnavailable, u.cfg.AttemptTimeout, attempts)
@@ -366,7 +366,7 @@ func (u *upstream) attempt(ctx, callCtx context.Context, orderNr string) (upstre
 	// it without a cause, so "timeout" is what remains.
 	cut := func(err error) error {
 		switch {
-		case callCtx.Err() != nil && context.Cause(callCtx) == errCallDeadline:
+		case callCtx.Err() != nil && errors.Is(context.Cause(callCtx), errCallDeadline):
 			result = "call_deadline"
 			return fmt.Errorf("%w: %w", errUpstreamUnavailable, errCallDeadline)
 		case callCtx.Err() != nil:

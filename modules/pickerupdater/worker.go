@@ -121,7 +121,7 @@ func (w *updater) tick(ctx context.Context, client *queue.Client) (tickResult, e
 	res.Statuses = len(list)
 	// Each tick starts the rounds at the next status, so none is always
 	// served last (a budget smaller than the list, a tick cut short).
-	first := int(w.ticks.Add(1)-1) % len(list)
+	first := int((w.ticks.Add(1) - 1) % uint64(len(list))) //nolint:gosec // the remainder is below len(list), so it fits an int
 	lanes := make([]*lane, len(list))
 	for i := range list {
 		lanes[i] = &lane{StatusTimeout: list[(first+i)%len(list)]}

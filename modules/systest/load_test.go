@@ -54,7 +54,7 @@ func (p *poller) run(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rnd := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			rnd := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano()))) //nolint:gosec // w is a range index, never negative
 			for at := range slots {
 				p.one(at, p.urls[rnd.IntN(len(p.urls))], p.eaters[rnd.IntN(len(p.eaters))])
 			}

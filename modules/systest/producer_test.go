@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -229,7 +230,7 @@ func (p *producer) postHTTP(batch []job) ([]job, error) {
 			p.mu.Lock()
 			p.confirmed = append(p.confirmed, r.j)
 			p.mu.Unlock()
-		case r.err == errRejected:
+		case errors.Is(r.err, errRejected):
 			// reported by post; not retried
 		default:
 			failed = append(failed, r.j)
@@ -310,7 +311,7 @@ func readJobs(ctx context.Context, t testing.TB, db *sqlx.DB) []jobRow {
 		FROM river_job
 		WHERE queue IN ($1, $2)
 		ORDER BY id`
-	rows, err := db.QueryxContext(ctx, q, pickerQueue, ordersQueue)
+	rows, err := db.QueryContext(ctx, q, pickerQueue, ordersQueue)
 	require.NoError(t, err)
 	defer rows.Close()
 	var out []jobRow
@@ -458,7 +459,10 @@ func tryDrain(db *sqlx.DB, within time.Duration) (time.Duration, error) {
 			return time.Since(start), nil
 		}
 		if time.Since(start) > within {
-			return time.Since(start), fmt.Errorf("%d jobs still not done %s later (last error %v)", n, within, err)
+			if err != nil {
+				return time.Since(start), fmt.Errorf("%d jobs still not done %s later (last error %w)", n, within, err)
+			}
+			return time.Since(start), fmt.Errorf("%d jobs still not done %s later", n, within)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

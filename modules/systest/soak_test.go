@@ -187,8 +187,11 @@ func heapSample(p *proc, first bool) (soakSample, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	code, profile, err := p.get(ctx, "/debug/pprof/heap?gc=1", internal())
-	if err != nil || code != 200 {
-		return soakSample{}, fmt.Errorf("pprof heap: %d %v", code, err)
+	if err != nil {
+		return soakSample{}, fmt.Errorf("pprof heap: %d %w", code, err)
+	}
+	if code != 200 {
+		return soakSample{}, fmt.Errorf("pprof heap: %d", code)
 	}
 	if dir := os.Getenv("SOAK_PROFILE_DIR"); dir != "" {
 		name := "heap-last.pb.gz"
