@@ -2,6 +2,7 @@ package pickeringest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -263,7 +264,7 @@ func requirePhone(t *testing.T, number string, expires time.Time, p tracking.Pho
 func (b *testBundle) cached(t *testing.T, order, picker string) string {
 	t.Helper()
 	v, err := b.redis.Client.Get(context.Background(), b.phoneKey(order, picker)).Result()
-	if err == redis.Nil {
+	if errors.Is(err, redis.Nil) {
 		return ""
 	}
 	require.NoError(t, err)

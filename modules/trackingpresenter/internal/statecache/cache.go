@@ -135,7 +135,7 @@ func (c *stateCache[S]) sinceLocked(tok Token) ([]invalidation, bool) {
 	if n > uint64(len(c.recent)) {
 		return nil, false
 	}
-	return c.recent[len(c.recent)-int(n):], true
+	return c.recent[len(c.recent)-int(n):], true //nolint:gosec // n <= len(c.recent), checked above, so it fits an int
 }
 
 // put stores what a fill read at now since tok, unless a change to it may
