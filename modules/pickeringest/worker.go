@@ -87,6 +87,7 @@ func (w *worker) applyAndComplete(ctx context.Context, job *river.Job[PickerOrde
 		JobID: job.ID,
 		Key:   ev.OrderNr,
 		Rank:  rank(ev.Type),
+		Row:   ev.PickerID, // an order's phones, one row per picker
 		Apply: func(ctx context.Context, tx *sqlx.Tx) error {
 			var err error
 			applied, err = w.applier.Apply(ctx, tx, ev)

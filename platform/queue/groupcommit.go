@@ -59,13 +59,17 @@ type Unit struct {
 	JobID int64
 	// Key routes the unit to a lane: units with the same key are never in
 	// concurrent transactions. A batch applies its units in ascending
-	// (Key, Rank), so two replicas' batches lock rows in one order and never
+	// (Key, Rank, Row), so two replicas' batches lock rows in one order and never
 	// deadlock each other (DESIGN §3.1's lock order: ascending order_nr).
 	Key string
 	// Rank orders the units of one Key within a batch: the table a unit
 	// writes, in the order every writer locks them (picker_orders before
 	// picker_phones).
 	Rank int
+	// Row orders the units of one Key and Rank: the row's key within the
+	// table (a picker_id among an order's phones), so two batches writing
+	// several rows of one table for one order lock them in one order too.
+	Row string
 	// Apply writes the job's rows inside tx. It may run more than once (a
 	// batch that fails is retried unit by unit) and must be idempotent.
 	Apply func(ctx context.Context, tx *sqlx.Tx) error
@@ -277,7 +281,7 @@ func (g *GroupCommit) commit(batch []*unit, timeout time.Duration) error {
 	// Arrival order is whatever the workers' timing was; the lock order
 	// must not be.
 	slices.SortStableFunc(batch, func(a, b *unit) int {
-		return cmp.Or(strings.Compare(a.Key, b.Key), cmp.Compare(a.Rank, b.Rank))
+		return cmp.Or(strings.Compare(a.Key, b.Key), cmp.Compare(a.Rank, b.Rank), strings.Compare(a.Row, b.Row))
 	})
 	ids := make(pq.Int64Array, len(batch))
 	for i, u := range batch {

@@ -295,6 +295,19 @@ func (groupWay) Kind() string { return "gc_group_way" }
 // simply waits for the other.
 func TestGroupCommitLocksInKeyOrder(t *testing.T) {
 	t.Parallel()
+	// The rows a and b are two keys, or two rows (Row) of one key and rank
+	// (two pickers' phones of one order).
+	t.Run("keys", func(t *testing.T) {
+		t.Parallel()
+		lockOrder(t, func(row string) queue.Unit { return queue.Unit{Key: row} })
+	})
+	t.Run("rows of one key", func(t *testing.T) {
+		t.Parallel()
+		lockOrder(t, func(row string) queue.Unit { return queue.Unit{Key: "order", Rank: 1, Row: row} })
+	})
+}
+
+func lockOrder(t *testing.T, unitFor func(row string) queue.Unit) {
 	r1 := newGroupCommit(t, 1, 8)
 	db := r1.db
 	lc := fxtest.NewLifecycle(t)
@@ -339,8 +352,10 @@ func TestGroupCommitLocksInKeyOrder(t *testing.T) {
 	var errs sync.Map
 	var wg sync.WaitGroup
 	submit := func(replica string, id int64, key string, apply func(context.Context, *sqlx.Tx) error) {
+		u := unitFor(key)
+		u.JobID, u.Apply = id, apply
 		wg.Go(func() {
-			if err := gcs[replica].Do(context.Background(), queue.Unit{JobID: id, Key: key, Apply: apply}); err != nil {
+			if err := gcs[replica].Do(context.Background(), u); err != nil {
 				errs.Store(fmt.Sprintf("%s/%s", replica, key), err)
 			}
 		})
