@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -104,10 +105,15 @@ func New(p Params) (trace.TracerProvider, error) {
 			return nil, fmt.Errorf("tracing: %s=%q: this service exports OTLP over http/protobuf only", name, v)
 		}
 	}
-	url := tracesURL(p.Environ)
-	exporter, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(url))
+	endpoint := tracesURL(p.Environ)
+	// The exporter ignores an endpoint it cannot parse (and sends to
+	// localhost:4318): refuse it at start instead.
+	if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("tracing: %s / %s: %q is not an http(s)://host[:port] URL", envTracesEndpoint, envEndpoint, config.MaskURL(endpoint))
+	}
+	exporter, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(endpoint))
 	if err != nil {
-		return nil, fmt.Errorf("tracing: OTLP exporter for %s: %w", config.MaskURL(url), err)
+		return nil, fmt.Errorf("tracing: OTLP exporter for %s: %w", config.MaskURL(endpoint), err)
 	}
 	// Later options win: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
 	// override the default name.
@@ -124,7 +130,7 @@ func New(p Params) (trace.TracerProvider, error) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res))
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: func(context.Context) error {
-			p.Logger.Info("tracing on", "endpoint", config.MaskURL(url),
+			p.Logger.Info("tracing on", "endpoint", config.MaskURL(endpoint),
 				"sampler", p.Environ["OTEL_TRACES_SAMPLER"], "sampler_arg", p.Environ["OTEL_TRACES_SAMPLER_ARG"])
 			return nil
 		},
