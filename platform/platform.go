@@ -1,6 +1,6 @@
 // Package platform assembles everything that knows nothing about orders
-// (config, logging, metrics, PostgreSQL, migrations, Redis, River, the HTTP
-// server and API, health, experiments) into one fx option. main.go composes
+// (config, logging, metrics, tracing, PostgreSQL, migrations, Redis, River,
+// the HTTP server and API, health, experiments) into one fx option. main.go composes
 // it with modules.Module; tests get the same graph from pgtest.Platform.
 package platform
 
@@ -21,6 +21,7 @@ import (
 	"github.com/eats/eats-orders-tracking/platform/postgres"
 	"github.com/eats/eats-orders-tracking/platform/queue"
 	"github.com/eats/eats-orders-tracking/platform/shutdown"
+	"github.com/eats/eats-orders-tracking/platform/tracing"
 )
 
 // Module is the platform. It needs a config.Environment and a migrate.Source
@@ -33,6 +34,7 @@ var Module = fx.Options(
 	migrate.Module,
 	cache.Module,
 	shutdown.Module,
+	tracing.Module,
 	queue.Module,
 	queue.UIModule,
 	httpapi.Module,

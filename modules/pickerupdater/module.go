@@ -8,6 +8,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/eats/eats-orders-tracking/platform/experiments"
@@ -58,6 +59,8 @@ type upstreamParams struct {
 	Tuning    *tuning `optional:"true"`
 	Registry  prometheus.Registerer
 	Logger    *slog.Logger
+	// TracerProvider spans each call to eats-picker-orders.
+	TracerProvider trace.TracerProvider `optional:"true"`
 }
 
 // newUpstreamFromConfig builds the eats-picker-orders client, or nil when
@@ -75,6 +78,7 @@ func newUpstreamFromConfig(p upstreamParams) (*upstream, error) {
 	if err != nil {
 		return nil, err
 	}
+	u.setTracing(p.TracerProvider)
 	p.Lifecycle.Append(fx.StopHook(u.close))
 	return u, nil
 }

@@ -18,9 +18,15 @@ import (
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
 	"github.com/failsafe-go/failsafe-go/timeout"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
 	platformmetrics "github.com/eats/eats-orders-tracking/platform/metrics"
+	"github.com/eats/eats-orders-tracking/platform/tracing"
 )
 
 // The upstream's errors. The refresh job tells them apart: not found moves
@@ -169,6 +175,8 @@ type upstream struct {
 	executor  failsafe.Executor[upstreamOrder]
 	metrics   upstreamMetrics
 	logger    *slog.Logger
+	// tracer spans each call (setTracing); a no-op until then.
+	tracer trace.Tracer
 }
 
 type upstreamMetrics struct {
@@ -216,6 +224,7 @@ func newUpstream(cfg upstreamConfig, reg prometheus.Registerer, logger *slog.Log
 		// No client timeout: the attempt and call deadlines are the timeouts.
 		client: &http.Client{Transport: transport},
 		logger: logger,
+		tracer: noop.NewTracerProvider().Tracer(""),
 	}
 
 	// Only unavailability counts: a 404, a rejection or a malformed answer
@@ -291,6 +300,22 @@ func (u *upstream) breakerState() float64 {
 	return 0
 }
 
+// Span attributes of a call. The order number is not one of them: the
+// span hangs off the refresh job's work span, which has the job's id.
+const (
+	attrBreakerState      = "picker_orders.breaker.state"
+	attrBreakerStateAfter = "picker_orders.breaker.state_after"
+	attrAttempts          = "picker_orders.attempts"
+	attrOutcome           = "picker_orders.outcome"
+)
+
+// setTracing spans each call with tp (nil keeps the no-op tracer).
+func (u *upstream) setTracing(tp trace.TracerProvider) {
+	if tp != nil {
+		u.tracer = tp.Tracer("github.com/eats/eats-orders-tracking/modules/pickerupdater")
+	}
+}
+
 // close drops idle keep-alive connections; the module calls it on stop.
 func (u *upstream) close() { u.transport.CloseIdleConnections() }
 
@@ -307,6 +332,12 @@ func (u *upstream) Order(ctx context.Context, orderNr string) (upstreamOrder, er
 		return upstreamOrder{}, fmt.Errorf("get picker order %s: %w", orderNr, context.Cause(ctx))
 	}
 	start := time.Now()
+	// One span per call, retries and backoff included; the breaker's state
+	// when the call began says whether it was even tried.
+	ctx, span := u.tracer.Start(ctx, "eats-picker-orders GET /api/v1/order",
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String(attrBreakerState, u.breaker.State().String())))
+	defer span.End()
 	callCtx, cancel := context.WithTimeoutCause(ctx, u.cfg.CallTimeout, errCallDeadline)
 	defer cancel()
 
@@ -316,6 +347,14 @@ func (u *upstream) Order(ctx context.Context, orderNr string) (upstreamOrder, er
 		return u.attempt(exec.Context(), callCtx, orderNr)
 	})
 	outcome, err := u.classify(ctx, callCtx, err, attempts)
+	span.SetAttributes(
+		attribute.String(attrBreakerStateAfter, u.breaker.State().String()),
+		attribute.Int(attrAttempts, attempts),
+		attribute.String(attrOutcome, outcome),
+	)
+	if outcome != outcomeOK && outcome != outcomeNotFound {
+		span.SetStatus(codes.Error, outcome)
+	}
 
 	u.metrics.requests.WithLabelValues(outcome).Inc()
 	u.metrics.duration.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
@@ -386,6 +425,8 @@ func (u *upstream) attempt(ctx, callCtx context.Context, orderNr string) (upstre
 		return upstreamOrder{}, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
+	// eats-picker-orders continues our trace if it is traced too.
+	tracing.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
 
 	resp, err := u.client.Do(req)
 	if err != nil {

@@ -14,16 +14,22 @@ import (
 	"net/http/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/metrics"
 	"github.com/eats/eats-orders-tracking/platform/shutdown"
+	"github.com/eats/eats-orders-tracking/platform/tracing"
 )
 
 // Title and Version name the API in the OpenAPI document.
@@ -172,13 +178,19 @@ type ServerParams struct {
 	Budget *shutdown.Budget
 	// Shutdowner stops the app when the listener fails after start.
 	Shutdowner fx.Shutdowner
+	// TracerProvider, when it records (tracing on), wraps the mux in otelhttp.
+	TracerProvider trace.TracerProvider `optional:"true"`
 }
 
 // NewServer builds the server; it listens on start and drains on stop.
 func NewServer(p ServerParams) *Server {
 	lc, cfg, mux, logger := p.Lifecycle, p.Config, p.Mux, p.Logger
+	var handler http.Handler = mux
+	if !tracing.Off(p.TracerProvider) {
+		handler = Traced(mux, p.TracerProvider)
+	}
 	s := &Server{srv: &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -224,6 +236,52 @@ var Module = fx.Module("httpapi",
 	AsHandler(PprofHandler),
 )
 
+// untraced are the probes and the scrape: a span per orchestrator or
+// Prometheus poll is noise, and their latency is in the histogram.
+var untraced = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// Traced wraps the mux in otelhttp: a server span per request, continuing
+// the caller's W3C trace context, named by the route pattern once the mux
+// has matched it ("GET /eats/v1/eats-orders-tracking/v1/tracking"; an
+// unmatched request keeps the bare method), never by the raw path.
+//
+// What otelhttp records (v0.72): method, scheme, server address and port,
+// peer address and port, client.address (from X-Forwarded-For), user agent,
+// url.path, protocol, status, body sizes. No request header other than
+// those two and no query string: the gateway's identity headers (eater
+// ids, phone ids) never become attributes. url.path is what the client
+// sent, so it is overwritten with the route (see routePath).
+// TestTracedNamesSpansByRouteAndRecordsNoIdentity holds it to that.
+func Traced(h http.Handler, tp trace.TracerProvider) http.Handler {
+	return otelhttp.NewHandler(routePath(h), "http.server",
+		otelhttp.WithTracerProvider(tp),
+		otelhttp.WithPropagators(tracing.Propagator),
+		// Prometheus has the request metrics (eot_http_request_duration_seconds).
+		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelhttp.WithFilter(func(r *http.Request) bool { return !untraced[r.URL.Path] }),
+	)
+}
+
+// routePath overwrites the span's url.path, once the mux has matched the
+// request, with the route ("/debug/pprof/" for the whole subtree), or
+// "unmatched": no route carries an id in its path today, but a client may
+// put anything in a path that matches none, and a future route with a
+// {wildcard} would record the id otherwise.
+func routePath(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		span := trace.SpanFromContext(r.Context())
+		if !span.IsRecording() {
+			return
+		}
+		path := "unmatched"
+		if r.Pattern != "" {
+			path = routeOf(r.Pattern)
+		}
+		span.SetAttributes(attribute.String("url.path", path))
+	})
+}
+
 // instrumentedMux lets huma register on the mux while every route gets the
 // latency histogram labelled by its pattern (bounded cardinality).
 type instrumentedMux struct {
@@ -253,10 +311,24 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 func (m *httpMetrics) wrap(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// otelhttp sets the span's name from the pattern after the mux
+		// returns, but http.route only from what it saw before routing.
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetAttributes(attribute.String("http.route", routeOf(route)))
+		}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(sw, r)
 		m.duration.WithLabelValues(route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())
 	})
+}
+
+// routeOf is a mux pattern without its method ("GET /metrics" → "/metrics"),
+// the form semantic conventions give http.route.
+func routeOf(pattern string) string {
+	if i := strings.IndexByte(pattern, '/'); i >= 0 {
+		return pattern[i:]
+	}
+	return pattern
 }
 
 type statusWriter struct {

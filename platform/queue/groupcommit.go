@@ -15,9 +15,13 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/eats/eats-orders-tracking/platform/metrics"
+	"github.com/eats/eats-orders-tracking/platform/tracing"
 )
 
 // GroupCommit applies the work of many jobs in shared transactions, each
@@ -46,6 +50,7 @@ type GroupCommit struct {
 	seed     maphash.Seed
 
 	complete *sqlx.Stmt
+	tracer   trace.Tracer // nil when tracing is off
 	stop     chan struct{}
 	done     sync.WaitGroup
 
@@ -88,10 +93,16 @@ type GroupCommitOptions struct {
 	MaxBatch int
 	// Timeout bounds one transaction, whatever the jobs' contexts.
 	Timeout time.Duration
+	// TracerProvider traces each transaction (a span named
+	// "queue.group_commit"); nil or a no-op provider traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 type unit struct {
 	Unit
+	// span is the caller's span (the job's river.work span when tracing is
+	// on), which the transaction's span hangs off or links to.
+	span   trace.SpanContext
 	result chan error
 }
 
@@ -160,6 +171,9 @@ func NewGroupCommit(lc fx.Lifecycle, db *sqlx.DB, reg prometheus.Registerer, log
 		batchSize: size.WithLabelValues(opts.Name),
 		fallbacks: split.WithLabelValues(opts.Name),
 	}
+	if !tracing.Off(opts.TracerProvider) {
+		g.tracer = opts.TracerProvider.Tracer("github.com/eats/eats-orders-tracking/platform/queue")
+	}
 	for range opts.Lanes {
 		g.lanes = append(g.lanes, make(chan *unit))
 	}
@@ -185,11 +199,26 @@ func NewGroupCommit(lc fx.Lifecycle, db *sqlx.DB, reg prometheus.Registerer, log
 	return g, nil
 }
 
+// GroupCommitParams are the inputs of a GroupCommit built by GroupCommitFor.
+type GroupCommitParams[C any] struct {
+	fx.In
+
+	Lifecycle      fx.Lifecycle
+	DB             *sqlx.DB
+	Registry       prometheus.Registerer
+	Logger         *slog.Logger
+	Config         C
+	TracerProvider trace.TracerProvider `optional:"true"`
+}
+
 // GroupCommitFor is a constructor, for fx.Provide, of a module's
-// GroupCommit with options taken from the module's config C.
-func GroupCommitFor[C any](opts func(C) GroupCommitOptions) func(fx.Lifecycle, *sqlx.DB, prometheus.Registerer, *slog.Logger, C) (*GroupCommit, error) {
-	return func(lc fx.Lifecycle, db *sqlx.DB, reg prometheus.Registerer, logger *slog.Logger, cfg C) (*GroupCommit, error) {
-		return NewGroupCommit(lc, db, reg, logger, opts(cfg))
+// GroupCommit with options taken from the module's config C and the
+// graph's tracer provider.
+func GroupCommitFor[C any](opts func(C) GroupCommitOptions) func(GroupCommitParams[C]) (*GroupCommit, error) {
+	return func(p GroupCommitParams[C]) (*GroupCommit, error) {
+		o := opts(p.Config)
+		o.TracerProvider = cmp.Or(o.TracerProvider, p.TracerProvider)
+		return NewGroupCommit(p.Lifecycle, p.DB, p.Registry, p.Logger, o)
 	}
 }
 
@@ -202,7 +231,7 @@ var ErrStopped = errors.New("queue: group commit stopped")
 // completion were rolled back; errors from u's Apply or BeforeCommit come
 // back as they were returned.
 func (g *GroupCommit) Do(ctx context.Context, u Unit) error {
-	p := &unit{Unit: u, result: make(chan error, 1)}
+	p := &unit{Unit: u, span: trace.SpanContextFromContext(ctx), result: make(chan error, 1)}
 	lane := g.lanes[maphash.String(g.seed, u.Key)%uint64(len(g.lanes))]
 	select {
 	case lane <- p:
@@ -270,9 +299,17 @@ func (g *GroupCommit) deliver(u *unit, err error) {
 
 // commit runs one transaction: every unit's Apply, the completion of their
 // jobs, the hooks, COMMIT.
-func (g *GroupCommit) commit(batch []*unit, timeout time.Duration) error {
+func (g *GroupCommit) commit(batch []*unit, timeout time.Duration) (err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	ctx, span := g.startSpan(ctx, batch)
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "group commit failed")
+		}
+		span.End()
+	}()
 	tx, err := g.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %d jobs: begin: %w", g.name, len(batch), err)
@@ -305,4 +342,33 @@ func (g *GroupCommit) commit(batch []*unit, timeout time.Duration) error {
 	}
 	g.batchSize.Observe(float64(len(batch)))
 	return nil
+}
+
+// startSpan starts the transaction's span as a child of the first unit's
+// span (the job that opened the batch, so a lone job's trace shows its
+// commit), linked to every other unit's span: one transaction serves jobs
+// from many traces. Without a traced first unit it is a root span, linked
+// to whichever units are traced.
+func (g *GroupCommit) startSpan(ctx context.Context, batch []*unit) (context.Context, trace.Span) {
+	if g.tracer == nil {
+		// Off: not even the options' allocations on the hot path.
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	var links []trace.Link
+	parent := batch[0].span
+	for _, u := range batch[1:] {
+		if u.span.IsValid() {
+			links = append(links, trace.Link{SpanContext: u.span})
+		}
+	}
+	if parent.IsValid() {
+		ctx = trace.ContextWithSpanContext(ctx, parent)
+	}
+	return g.tracer.Start(ctx, "queue.group_commit",
+		trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithLinks(links...),
+		trace.WithAttributes(
+			attribute.String("queue", g.name),
+			attribute.Int("queue.group_commit.jobs", len(batch)),
+		))
 }

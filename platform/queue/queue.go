@@ -24,11 +24,15 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/rivertype"
+	"github.com/riverqueue/rivercontrib/otelriver"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/eats/eats-orders-tracking/platform/config"
 	"github.com/eats/eats-orders-tracking/platform/migrate"
 	"github.com/eats/eats-orders-tracking/platform/shutdown"
+	"github.com/eats/eats-orders-tracking/platform/tracing"
 )
 
 // Client is the River client type every module uses.
@@ -94,6 +98,9 @@ type Params struct {
 	Extra    []rivertype.WorkerMiddleware `group:"river_worker_middleware"`
 	// Budget is the drain deadline shared with the HTTP server.
 	Budget *shutdown.Budget
+	// TracerProvider, when it records (tracing on), adds River's OpenTelemetry
+	// middleware to every insert and every job.
+	TracerProvider trace.TracerProvider `optional:"true"`
 }
 
 // New builds the River client. Nothing connects until start.
@@ -126,7 +133,14 @@ func New(p Params) (*Client, error) {
 		return nil, fmt.Errorf("queue: listener pool: %w", err)
 	}
 	// River's Middleware takes worker middleware too (WorkerMiddleware is deprecated).
-	middleware := []rivertype.Middleware{m}
+	var middleware []rivertype.Middleware
+	if !tracing.Off(p.TracerProvider) {
+		// Outermost, so the work span covers the other middleware and the
+		// job's context carries it into the worker (a group commit's span
+		// hangs off it).
+		middleware = append(middleware, Tracing(p.TracerProvider))
+	}
+	middleware = append(middleware, m)
 	for _, e := range p.Extra {
 		middleware = append(middleware, e)
 	}
@@ -174,6 +188,22 @@ func New(p Params) (*Client, error) {
 		},
 	})
 	return client, nil
+}
+
+// Tracing is River's own OpenTelemetry middleware as this service uses it:
+// an insert_many span on every insert, whose W3C trace context goes into the
+// job's metadata, and a river.work/<kind> span on every job, which starts a
+// new trace linked to the insert's span (a job may run long after its
+// insert, so it is not a child). A producer inserting with River and this
+// middleware (docs/producers.md) gets the same link. Its metrics are off:
+// Prometheus has ours.
+func Tracing(tp trace.TracerProvider) *otelriver.Middleware {
+	return otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
+		EnableTracePropagation:      true,
+		EnableWorkSpanJobKindSuffix: true,
+		TracerProvider:              tp,
+		MeterProvider:               metricnoop.NewMeterProvider(),
+	})
 }
 
 // stop lets running jobs finish within what is left of the drain budget,
