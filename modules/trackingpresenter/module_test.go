@@ -69,7 +69,18 @@ func TestParseConfig(t *testing.T) {
 	t.Parallel()
 	cfg, err := parseConfig(nil)
 	require.NoError(t, err)
-	require.Equal(t, Config{CacheEntries: 500000, CacheMaxAge: 5 * time.Minute, MaxOrdersPerEater: 50}, cfg)
+	require.Equal(t, Config{CacheEntries: 500000, CacheMaxAge: 5 * time.Minute, MaxOrdersPerEater: 50,
+		StreamsMax: 10000, StreamsPerEater: 5, StreamMaxAge: 10 * time.Minute}, cfg)
+	for env, bad := range map[string][]string{
+		"TRACKING_STREAMS_MAX":       {"0", "-1"},
+		"TRACKING_STREAMS_PER_EATER": {"0", "x"},
+		"TRACKING_STREAM_MAX_AGE":    {"500ms", "25h"},
+	} {
+		for _, v := range bad {
+			_, err = parseConfig(map[string]string{env: v})
+			require.ErrorContains(t, err, env, v)
+		}
+	}
 	_, err = parseConfig(map[string]string{"TRACKING_CACHE_ENTRIES": "-1"})
 	require.ErrorContains(t, err, "TRACKING_CACHE_ENTRIES")
 	for _, bad := range []string{"0", "-1", "many"} {

@@ -1,0 +1,302 @@
+package trackingpresenter_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/eats/eats-orders-tracking/modules/apptest"
+	"github.com/eats/eats-orders-tracking/modules/pickeringest"
+	"github.com/eats/eats-orders-tracking/modules/tracking"
+	"github.com/eats/eats-orders-tracking/modules/trackingpresenter"
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
+)
+
+// frame is one server-sent event as a client parses it.
+type frame struct {
+	event, id, data, retry string
+}
+
+// sse is an open stream read by a goroutine: frames arrive on frames,
+// which is closed when the stream ends.
+type sse struct {
+	resp   *http.Response
+	frames chan frame
+	cancel context.CancelFunc
+}
+
+// openStream opens the stream and requires a 200.
+func openStream(t *testing.T, a *apptest.App, headers map[string]string) *sse {
+	t.Helper()
+	s, code := tryStream(t, a, headers)
+	require.Equal(t, http.StatusOK, code)
+	return s
+}
+
+// tryStream opens the stream; on a status other than 200 it returns nil
+// and the status.
+func tryStream(t *testing.T, a *apptest.App, headers map[string]string) (*sse, int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+trackingpresenter.StreamPath, nil)
+	require.NoError(t, err)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req) //nolint:bodyclose // closed here or by s.close
+	require.NoError(t, err)
+	if resp.StatusCode != http.StatusOK {
+		_ = resp.Body.Close()
+		cancel()
+		return nil, resp.StatusCode
+	}
+	s := &sse{resp: resp, frames: make(chan frame, 100), cancel: cancel}
+	t.Cleanup(s.close)
+	go func() {
+		defer close(s.frames)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var f frame
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if f != (frame{}) {
+					s.frames <- f
+				}
+				f = frame{}
+			case strings.HasPrefix(line, ":"):
+				f.event = "comment" // a heartbeat
+			default:
+				k, v, _ := strings.Cut(line, ": ")
+				switch k {
+				case "event":
+					f.event = v
+				case "id":
+					f.id = v
+				case "data":
+					f.data = v
+				case "retry":
+					f.retry = v
+				}
+			}
+		}
+	}()
+	return s, http.StatusOK
+}
+
+func (s *sse) close() {
+	s.cancel()
+	_ = s.resp.Body.Close()
+}
+
+// next returns the next tracking frame (skipping retry: and comments), or
+// fails after within.
+func (s *sse) next(t *testing.T, within time.Duration) frame {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case f, ok := <-s.frames:
+			require.True(t, ok, "the stream ended")
+			if f.event == "tracking" {
+				return f
+			}
+		case <-deadline:
+			t.Fatalf("no tracking frame within %s", within)
+		}
+	}
+}
+
+// quiet requires no tracking frame for d.
+func (s *sse) quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case f, ok := <-s.frames:
+			if !ok {
+				return
+			}
+			require.NotEqual(t, "tracking", f.event, "unexpected frame %+v", f)
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// ended waits for the stream to end and returns the last retry: it saw.
+func (s *sse) ended(t *testing.T, within time.Duration) string {
+	t.Helper()
+	deadline := time.After(within)
+	var retry string
+	for {
+		select {
+		case f, ok := <-s.frames:
+			if !ok {
+				return retry
+			}
+			if f.retry != "" {
+				retry = f.retry
+			}
+		case <-deadline:
+			t.Fatalf("the stream did not end within %s", within)
+		}
+	}
+}
+
+// pollBody is the polling endpoint's body, as a stream frame carries it.
+func pollBody(t *testing.T, a *apptest.App, headers map[string]string) string {
+	t.Helper()
+	code, _, body := a.Do(t, http.MethodGet, trackingpresenter.Path, nil, headers)
+	require.Equal(t, http.StatusOK, code)
+	return strings.TrimSuffix(string(body), "\n")
+}
+
+func TestStreamFramesFollowChanges(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, nil)
+	insertOrder(t, a.DB, order{nr: "s-1", eater: "s1", flow: "retail", status: "place_confirmed", placePhone: "+79990000040"})
+	settle(t, a)
+	en := map[string]string{"X-Eats-User": "user_id=s1", "X-Request-Language": "en"}
+
+	s := openStream(t, a, en)
+	require.Equal(t, "text/event-stream", s.resp.Header.Get("Content-Type"))
+	require.Equal(t, "no-store", s.resp.Header.Get("Cache-Control"))
+	require.Equal(t, "no", s.resp.Header.Get("X-Accel-Buffering"))
+	first := s.next(t, 5*time.Second)
+	require.Equal(t, pollBody(t, a, en), first.data, "the frame is the polling body")
+	require.Equal(t, trackingpresenter.Version([]byte(first.data)), first.id)
+
+	// A picker change (notified by order_nr) and an orders change (by eater).
+	insertPicker(t, a.DB, "s-1", "p1", "assigned", "assigned_at")
+	f := s.next(t, 5*time.Second)
+	require.Contains(t, f.data, `"picker_contact_us"`)
+	settle(t, a)
+	require.Equal(t, pollBody(t, a, en), f.data)
+	insertOrder(t, a.DB, order{nr: "s-1", eater: "s1", flow: "retail", status: "taken", placePhone: "+79990000040"})
+	f = s.next(t, 5*time.Second)
+	require.Contains(t, f.data, `"status":"taken"`)
+	settle(t, a)
+	require.Equal(t, pollBody(t, a, en), f.data)
+
+	// A change of another eater sends nothing here.
+	insertOrder(t, a.DB, order{nr: "s-2", eater: "s2", flow: "native", status: "created"})
+	s.quiet(t, 1500*time.Millisecond)
+
+	// Reconnecting with the last id gives no duplicate, then the next change.
+	s.close()
+	again := openStream(t, a, map[string]string{"X-Eats-User": "user_id=s1", "X-Request-Language": "en", "Last-Event-ID": f.id})
+	again.quiet(t, 1500*time.Millisecond)
+	insertOrder(t, a.DB, order{nr: "s-3", eater: "s1", flow: "native", status: "created"})
+	f2 := again.next(t, 5*time.Second)
+	require.NotEqual(t, f.id, f2.id)
+	require.Contains(t, f2.data, `"s-3"`)
+
+	// A stale Last-Event-ID gets the current answer at once.
+	stale := openStream(t, a, map[string]string{"X-Eats-User": "user_id=s1", "X-Request-Language": "en", "Last-Event-ID": first.id})
+	require.Equal(t, f2.data, stale.next(t, 5*time.Second).data)
+
+	require.Contains(t, metricsText(t, a), "eot_tracking_stream_frames_total")
+}
+
+func TestStreamEventThroughTheQueue(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, nil)
+	// A second instance on the same database holds the stream.
+	b := apptest.StartEnv(t, a.Env)
+	insertOrder(t, a.DB, order{nr: "q-1", eater: "q1", flow: "retail", status: "place_confirmed", placePhone: "+79990000040"})
+	settle(t, b)
+	s := openStream(t, b, user("q1"))
+	require.Equal(t, "place_confirmed", statusOf(t, s.next(t, 5*time.Second)))
+
+	_, err := a.Client.Insert(context.Background(), pickeringest.PickerOrderArgs{
+		EventType: tracking.EventStatusChange, OrderNr: "q-1", OrderStatus: tracking.PickerAssigned, PlaceID: "40",
+		PickerID: "p1", CreatedAt: time.Now(),
+	}, nil)
+	require.NoError(t, err)
+	require.Equal(t, "picker_contact_us", statusOf(t, s.next(t, 10*time.Second)))
+}
+
+func statusOf(t *testing.T, f frame) string {
+	t.Helper()
+	i := strings.Index(f.data, `"trackedOrders":[{"order":`)
+	require.GreaterOrEqual(t, i, 0, f.data)
+	j := strings.Index(f.data[i:], `"status":"`)
+	// The card's status follows the order object.
+	rest := f.data[i+j+len(`"status":"`):]
+	rest = rest[strings.Index(rest, `"status":"`)+len(`"status":"`):]
+	return rest[:strings.Index(rest, `"`)]
+}
+
+func TestStreamRefusals(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, map[string]string{"TRACKING_STREAMS_MAX": "2", "TRACKING_STREAMS_PER_EATER": "1"})
+
+	code, _, body := a.Do(t, http.MethodGet, trackingpresenter.StreamPath, nil, map[string]string{"X-Eats-User": "user_id="})
+	require.Equal(t, http.StatusBadRequest, code, string(body))
+	require.Contains(t, string(body), "header.X-Eats-User")
+
+	// No identity: the empty answer once.
+	anon := openStream(t, a, nil)
+	require.Equal(t, pollBody(t, a, nil), anon.next(t, 5*time.Second).data)
+
+	// Per eater: a new stream ends the eater's oldest.
+	old := openStream(t, a, user("r1"))
+	old.next(t, 5*time.Second)
+	newer := openStream(t, a, user("r1"))
+	newer.next(t, 5*time.Second)
+	require.NotEmpty(t, old.ended(t, 5*time.Second), "ended with retry:")
+
+	// Over TRACKING_STREAMS_MAX (anon + newer): 503 with Retry-After.
+	code, hdr, body := a.Do(t, http.MethodGet, trackingpresenter.StreamPath, nil, user("r2"))
+	require.Equal(t, http.StatusServiceUnavailable, code, string(body))
+	require.NotEmpty(t, hdr.Get("Retry-After"))
+	require.Equal(t, "application/problem+json", hdr.Get("Content-Type"))
+	anon.close()
+	pgtest.Eventually(t, 5*time.Second, func() bool {
+		s, code := tryStream(t, a, user("r2"))
+		if s != nil {
+			s.close()
+		}
+		return code == http.StatusOK
+	}, "a stream slot frees when one closes")
+
+	off := apptest.Start(t, map[string]string{"TRACKING_CACHE_ENTRIES": "0"})
+	code, hdr, _ = off.Do(t, http.MethodGet, trackingpresenter.StreamPath, nil, user("r1"))
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.NotEmpty(t, hdr.Get("Retry-After"))
+}
+
+// A reader that never reads does not hold up another eater's frames.
+func TestStreamSlowReaderDoesNotBlock(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, nil)
+	slow := openStream(t, a, user("slow"))
+	_ = slow // never read from again
+	fast := openStream(t, a, user("fast"))
+	fast.next(t, 5*time.Second)
+	for i := range 50 {
+		insertOrder(t, a.DB, order{nr: "slow-" + string(rune('a'+i%26)) + string(rune('a'+i/26)), eater: "slow", flow: "native", status: "created"})
+	}
+	insertOrder(t, a.DB, order{nr: "fast-1", eater: "fast", flow: "native", status: "created"})
+	require.Contains(t, fast.next(t, 5*time.Second).data, `"fast-1"`)
+}
+
+// SIGTERM (the app stopping) ends open streams at the start of the drain,
+// so the stop does not wait for them.
+func TestStreamEndsOnShutdown(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, map[string]string{"SHUTDOWN_TIMEOUT": "20s"})
+	s := openStream(t, a, user("bye"))
+	s.next(t, 5*time.Second)
+	started := time.Now()
+	a.Stop(t)
+	require.Less(t, time.Since(started), 10*time.Second)
+	require.NotEmpty(t, s.ended(t, 5*time.Second), "ended with retry:")
+}
