@@ -1,10 +1,15 @@
 package trackingpresenter
 
 import (
+	"context"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+
+	"github.com/eats/eats-orders-tracking/modules/trackingpresenter/internal/statecache"
 )
 
 // A burst offered to a stream that has not written yet gives one frame:
@@ -45,4 +50,34 @@ func TestStreamVersion(t *testing.T) {
 	require.Equal(t, v, version([]byte(`{"a":1}`)))
 	require.NotEqual(t, v, version([]byte(`{"a":2}`)))
 	require.Contains(t, "0123", v[:1], "the top two bits are clear")
+}
+
+// A replica whose change feed stays unproven for over 2 s ends its streams
+// and refuses new ones: they would silently miss changes.
+func TestStreamsEndWhenTheFeedIsUnproven(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg)
+	require.NoError(t, err)
+	// Never started: its feed never proves itself.
+	c, err := statecache.New(statecache.Options[orderState]{Entries: 10, MaxAge: time.Minute, DSN: "postgres://unused",
+		Load:       func(context.Context, int) (map[string][]orderState, time.Time, error) { return nil, time.Time{}, nil },
+		Registerer: reg, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	cfg, err := parseConfig(nil)
+	require.NoError(t, err)
+	h := newStreamHub(cfg, m, slog.New(slog.DiscardHandler))
+	h.p = &presenter{cache: c}
+	s, err := h.open("", langRU, "", time.Now())
+	require.NoError(t, err)
+	require.NoError(t, h.start(context.Background()))
+	t.Cleanup(func() { require.NoError(t, h.shutdown(context.Background())) })
+	select {
+	case <-s.done:
+		require.Equal(t, endFeedUnproven, s.endReason())
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream was not ended")
+	}
+	_, err = h.open("", langRU, "", time.Now())
+	require.ErrorIs(t, err, errFeedUnproven)
 }

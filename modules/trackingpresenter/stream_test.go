@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -299,4 +300,60 @@ func TestStreamEndsOnShutdown(t *testing.T) {
 	a.Stop(t)
 	require.Less(t, time.Since(started), 10*time.Second)
 	require.NotEmpty(t, s.ended(t, 5*time.Second), "ended with retry:")
+}
+
+// Frames that come from time, with no change committed: a shown phone
+// expiring, a finished order leaving the list after 15 minutes, and an
+// experiments reload.
+func TestStreamTimeDrivenFrames(t *testing.T) {
+	t.Parallel()
+	exps := experimentsFile(t)
+	a := apptest.Start(t, map[string]string{"EXPERIMENTS_FILE": exps})
+
+	// The phone expires: P2 turns into P1.
+	insertOrder(t, a.DB, order{nr: "t-1", eater: "t1", flow: "retail", status: "place_confirmed", placePhone: "+79990000040"})
+	insertPicker(t, a.DB, "t-1", "p1", "picking", "assigned_at", "picking_at")
+	expires := time.Now().Add(3 * time.Second)
+	insertPhone(t, a.DB, "t-1", "p1", "+79991234567,,123", expires)
+	settle(t, a)
+	phone := openStream(t, a, user("t1"))
+	require.Equal(t, "picker_call", statusOf(t, phone.next(t, 5*time.Second)))
+	f := phone.next(t, 10*time.Second)
+	require.False(t, time.Now().Before(expires), "a frame before the phone expired: %s", f.data)
+	require.Equal(t, "picker_contact_us", statusOf(t, f))
+
+	// A delivered order leaves the list 15 minutes after its event.
+	delivered := time.Now().Add(-15*time.Minute + 3*time.Second)
+	insertOrder(t, a.DB, order{nr: "t-2", eater: "t2", flow: "native", status: "delivered", at: delivered, first: delivered.Add(-time.Hour)})
+	settle(t, a)
+	gone := openStream(t, a, user("t2"))
+	require.Contains(t, gone.next(t, 5*time.Second).data, `"t-2"`)
+	f = gone.next(t, 10*time.Second)
+	require.Contains(t, f.data, `"trackedOrders":[]`)
+
+	// An experiments reload: call_picker off for every eater turns P2 into P1.
+	insertOrder(t, a.DB, order{nr: "t-3", eater: "t3", flow: "retail", status: "place_confirmed", placePhone: "+79990000040"})
+	insertPicker(t, a.DB, "t-3", "p1", "picking", "assigned_at", "picking_at")
+	insertPhone(t, a.DB, "t-3", "p1", "+79991234567,,123", time.Now().Add(time.Hour))
+	settle(t, a)
+	reload := openStream(t, a, user("t3"))
+	require.Equal(t, "picker_call", statusOf(t, reload.next(t, 5*time.Second)))
+	require.NoError(t, os.WriteFile(exps, []byte(`
+experiments:
+  eats_orders_tracking_retail_call_picker:
+    default: {enabled: false}
+  eats_orders_tracking_retail_contact_us:
+    default: {enabled: true}
+`), 0o600))
+	require.Equal(t, "picker_contact_us", statusOf(t, reload.next(t, 10*time.Second)))
+}
+
+// A stream ends with retry: after TRACKING_STREAM_MAX_AGE.
+func TestStreamMaxAge(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, map[string]string{"TRACKING_STREAM_MAX_AGE": "1s"})
+	s := openStream(t, a, user("old"))
+	s.next(t, 5*time.Second)
+	require.NotEmpty(t, s.ended(t, 5*time.Second), "ended with retry:")
+	require.Contains(t, metricsText(t, a), `eot_tracking_streams_ended_total{reason="max_age"} 1`)
 }
