@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,16 +53,19 @@ func TestModuleStartsAndStops(t *testing.T) {
 	_, err := db.Exec(`INSERT INTO orders (order_nr, eater_id, payload, event_at, first_event_at)
 		VALUES ('o1', 'e1', '{"flow_type":"native","status":"created","place":{"id":"1","name":"P"}}', now(), now())`)
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodGet, "http://"+srv.Addr()+trackingPath, nil)
-	require.NoError(t, err)
-	req.Header.Set("X-Eats-User", "user_id=e1")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
-	require.Contains(t, string(body), `"title":"Заказ оформлен"`, string(body))
+	// An answer may lag a commit by up to a second (the cache's bound).
+	pgtest.Eventually(t, 5*time.Second, func() bool {
+		req, err := http.NewRequest(http.MethodGet, "http://"+srv.Addr()+trackingPath, nil)
+		require.NoError(t, err)
+		req.Header.Set("X-Eats-User", "user_id=e1")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		return strings.Contains(string(body), `"title":"Заказ оформлен"`)
+	}, "the order is listed")
 	app.RequireStop()
 }
 

@@ -3,6 +3,8 @@ package trackingpresenter_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -356,4 +358,29 @@ func TestStreamMaxAge(t *testing.T) {
 	s.next(t, 5*time.Second)
 	require.NotEmpty(t, s.ended(t, 5*time.Second), "ended with retry:")
 	require.Contains(t, metricsText(t, a), `eot_tracking_streams_ended_total{reason="max_age"} 1`)
+}
+
+// A burst of changes: frames never go back (each change adds an order, so
+// the count only grows), a burst may give fewer frames than changes, and
+// the last frame is the latest answer.
+func TestStreamBurstNeverGoesBack(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, nil)
+	s := openStream(t, a, user("burst"))
+	require.Contains(t, s.next(t, 5*time.Second).data, `"count":0`)
+	const n = 30
+	for i := range n {
+		insertOrder(t, a.DB, order{nr: fmt.Sprintf("b-%02d", i), eater: "burst", flow: "native", status: "created"})
+	}
+	last := 0
+	for last < n {
+		f := s.next(t, 10*time.Second)
+		var r trackingpresenter.TrackingResponse
+		require.NoError(t, json.Unmarshal([]byte(f.data), &r))
+		require.Greater(t, r.Meta.Count, last, "an older answer after a newer one")
+		last = r.Meta.Count
+	}
+	settle(t, a)
+	s.quiet(t, time.Second)
+	require.Contains(t, pollBody(t, a, user("burst")), `"count":30`)
 }
