@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,9 @@ const (
 	streamWorkers = 4
 	// refreshRetry: after a failed recompute the eater is tried again.
 	refreshRetry = time.Second
+	// recentOrdersMax: the "o:" changes a recompute is checked against
+	// (at least); more during one recompute and it is simply redone.
+	recentOrdersMax = 4096
 )
 
 // Why a stream is refused (503).
@@ -157,19 +161,24 @@ type streamHub struct {
 	// cache, whose feed calls the hub).
 	p *presenter
 
-	mu        sync.Mutex
-	byEater   map[string][]*stream // oldest first; "" holds the streams without identity
-	total     int
-	orders    map[string]string   // order_nr → eater, from the streamed eaters' last answers
-	ordersOf  map[string][]string // eater → its order_nrs in orders
-	timers    map[string]*time.Timer
-	dirty     map[string]time.Time // eaters to recompute → earliest notification not yet reflected
-	inflight  map[string]bool
-	closed    bool
-	unproven  bool // the feed has been unproven longer than feedUnprovenMax
-	kick      chan struct{}
-	stop      context.CancelFunc
-	workersWG sync.WaitGroup
+	mu       sync.Mutex
+	byEater  map[string][]*stream // oldest first; "" holds the streams without identity
+	total    int
+	orders   map[string]string   // order_nr → eater, from the streamed eaters' last answers
+	ordersOf map[string][]string // eater → its order_nrs in orders
+	timers   map[string]*time.Timer
+	dirty    map[string]time.Time // eaters to recompute → earliest notification not yet reflected
+	inflight map[string]bool
+	// recentOrders are the last "o:" changes (order_nr by sequence), so a
+	// recompute can tell whether one of its orders changed while it read,
+	// before orders knew the order was this eater's.
+	recentOrders []string
+	orderSeq     uint64 // "o:" changes seen; recentOrders ends with the newest
+	closed       bool
+	unproven     bool // the feed has been unproven longer than feedUnprovenMax
+	kick         chan struct{}
+	stop         context.CancelFunc
+	workersWG    sync.WaitGroup
 }
 
 func newStreamHub(cfg Config, m *presenterMetrics, logger *slog.Logger) *streamHub {
@@ -318,6 +327,11 @@ func (h *streamHub) changed(key string) {
 			h.markLocked(key[2:], at)
 		}
 	case strings.HasPrefix(key, "o:"):
+		h.orderSeq++
+		h.recentOrders = append(h.recentOrders, key[2:])
+		if len(h.recentOrders) >= 2*recentOrdersMax {
+			h.recentOrders = append([]string(nil), h.recentOrders[recentOrdersMax:]...)
+		}
 		// A picker change of an order no streamed answer lists cannot
 		// list it (the orders row does that, notified as "e:").
 		if eater, ok := h.orders[key[2:]]; ok {
@@ -395,6 +409,7 @@ func (h *streamHub) work(ctx context.Context) {
 func (h *streamHub) refresh(ctx context.Context, eater string, at time.Time) {
 	h.mu.Lock()
 	ss := append([]*stream(nil), h.byEater[eater]...)
+	since := h.orderSeq
 	h.mu.Unlock()
 	if len(ss) == 0 {
 		return
@@ -427,14 +442,14 @@ func (h *streamHub) refresh(ctx context.Context, eater string, at time.Time) {
 			h.metrics.streamCoalesced.Inc()
 		}
 	}
-	h.remember(eater, states, now)
+	h.remember(eater, states, since, now)
 }
 
 // remember notes which orders the eater's answer reads (so a picker
 // change of one reaches its streams) and schedules a recompute at the
 // earliest time the answer changes with no change at all: a phone's
 // expiry, a finished order leaving the list.
-func (h *streamHub) remember(eater string, states []orderState, now time.Time) {
+func (h *streamHub) remember(eater string, states []orderState, since uint64, now time.Time) {
 	var nrs []string
 	var next time.Time
 	for i := range states {
@@ -463,6 +478,15 @@ func (h *streamHub) remember(eater string, states []orderState, now time.Time) {
 		h.orders[nr] = eater
 	}
 	h.ordersOf[eater] = nrs
+	// A picker change of one of these orders notified while the answer
+	// was computed found no eater for it: compute again.
+	recent := h.recentOrders
+	for i, seq := len(recent)-1, h.orderSeq; seq > since; i, seq = i-1, seq-1 {
+		if i < 0 || slices.Contains(nrs, recent[i]) { // i < 0: not all known, be safe
+			h.markLocked(eater, time.Time{})
+			break
+		}
+	}
 	if t, ok := h.timers[eater]; ok {
 		t.Stop()
 		delete(h.timers, eater)

@@ -81,3 +81,29 @@ func TestStreamsEndWhenTheFeedIsUnproven(t *testing.T) {
 	_, err = h.open("", langRU, "", time.Now())
 	require.ErrorIs(t, err, errFeedUnproven)
 }
+
+// A picker change of an order notified while the eater's answer was being
+// computed (before the hub knew the order was the eater's) makes the hub
+// compute it again; one of an unrelated order does not.
+func TestStreamRecomputesAfterAMissedOrderChange(t *testing.T) {
+	t.Parallel()
+	m, err := newMetrics(prometheus.NewRegistry())
+	require.NoError(t, err)
+	cfg, err := parseConfig(nil)
+	require.NoError(t, err)
+	h := newStreamHub(cfg, m, slog.New(slog.DiscardHandler))
+	_, err = h.open("e1", langRU, "", time.Now())
+	require.NoError(t, err)
+	_, _, ok := h.next() // the first frame's recompute, now "reading"
+	require.True(t, ok)
+	since := h.orderSeq
+	h.changed("o:other")
+	h.remember("e1", []orderState{{OrderNr: "o1"}}, since, time.Now())
+	require.NotContains(t, h.dirty, "e1")
+
+	since = h.orderSeq
+	h.changed("o:o2") // not yet known as e1's
+	require.NotContains(t, h.dirty, "e1")
+	h.remember("e1", []orderState{{OrderNr: "o1"}, {OrderNr: "o2"}}, since, time.Now())
+	require.Contains(t, h.dirty, "e1")
+}
