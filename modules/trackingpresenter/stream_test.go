@@ -384,3 +384,27 @@ func TestStreamBurstNeverGoesBack(t *testing.T) {
 	s.quiet(t, time.Second)
 	require.Contains(t, pollBody(t, a, user("burst")), `"count":30`)
 }
+
+// A stream outlives the server's ReadTimeout (15 s) and WriteTimeout
+// (30 s): each write extends its own deadline. Quiet, it gets a heartbeat
+// comment every 15 s. (Slow by nature: it runs in parallel with the rest.)
+func TestStreamOutlivesServerTimeouts(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, nil)
+	s := openStream(t, a, user("long"))
+	s.next(t, 5*time.Second)
+	beats := 0
+	for quiet := time.After(35 * time.Second); beats >= 0; {
+		select {
+		case f, ok := <-s.frames:
+			require.True(t, ok, "the stream ended")
+			require.Equal(t, "comment", f.event, "only heartbeats while nothing changes: %+v", f)
+			beats++
+		case <-quiet:
+			require.Equal(t, 2, beats, "a heartbeat every 15 s")
+			beats = -1
+		}
+	}
+	insertOrder(t, a.DB, order{nr: "long-1", eater: "long", flow: "native", status: "created"})
+	require.Contains(t, s.next(t, 5*time.Second).data, `"long-1"`)
+}
