@@ -25,6 +25,17 @@ type Config struct {
 	// an eater with very many orders costs a bounded answer: active
 	// orders are kept before finished ones, newest first. At least 1.
 	MaxOrdersPerEater int `env:"TRACKING_MAX_ORDERS_PER_EATER" envDefault:"50"`
+	// StreamsMax bounds the open tracking streams of a replica (DESIGN
+	// §4.4); over it a new one is answered 503 with Retry-After. At least 1.
+	StreamsMax int `env:"TRACKING_STREAMS_MAX" envDefault:"10000"`
+	// StreamsPerEater bounds one eater's open streams on a replica: a new
+	// one ends the eater's oldest (a tab left open, a phone that
+	// reconnected without closing). At least 1.
+	StreamsPerEater int `env:"TRACKING_STREAMS_PER_EATER" envDefault:"5"`
+	// StreamMaxAge ends a stream this long after it opened, with retry:
+	// so connections move between replicas as they come and go. Between
+	// 1s and 24h.
+	StreamMaxAge time.Duration `env:"TRACKING_STREAM_MAX_AGE" envDefault:"10m"`
 }
 
 // Validate names the variable that is wrong.
@@ -38,6 +49,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxOrdersPerEater < 1 {
 		errs = append(errs, fmt.Errorf("TRACKING_MAX_ORDERS_PER_EATER: must be 1 or more (got %d)", c.MaxOrdersPerEater))
+	}
+	if c.StreamsMax < 1 {
+		errs = append(errs, fmt.Errorf("TRACKING_STREAMS_MAX: must be 1 or more (got %d)", c.StreamsMax))
+	}
+	if c.StreamsPerEater < 1 {
+		errs = append(errs, fmt.Errorf("TRACKING_STREAMS_PER_EATER: must be 1 or more (got %d)", c.StreamsPerEater))
+	}
+	if c.StreamMaxAge < time.Second || c.StreamMaxAge > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("TRACKING_STREAM_MAX_AGE: must be between 1s and 24h (got %s)", c.StreamMaxAge))
 	}
 	return errors.Join(errs...)
 }

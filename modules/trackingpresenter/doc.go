@@ -21,4 +21,13 @@
 // the renderer checks the expiry again, so an expired phone is never
 // shown. The renderer also cuts an answer to TRACKING_MAX_ORDERS_PER_EATER
 // orders, whichever path the states came from.
+//
+// GET …/tracking/stream (DESIGN §4.4, stream.go, streamhttp.go) pushes the
+// same answer as server-sent events. The cache's change feed tells the
+// stream hub each change it applied (statecache Options.OnChange); the hub
+// recomputes a named eater's answer once per change and language for all
+// of the eater's streams, and again when the answer changes by itself (a
+// phone's expiry, a finished order's 15 minutes, an experiments reload).
+// Each stream keeps only its latest unwritten body, so a slow reader
+// costs one body and holds up no one.
 package trackingpresenter

@@ -10,3 +10,8 @@ type (
 )
 
 const ContactCourier = contactCourier
+
+// The stream's path and its frame ids.
+const StreamPath = streamPath
+
+func Version(body []byte) string { return version(body) }

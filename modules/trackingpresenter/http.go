@@ -31,6 +31,7 @@ type trackingOutput struct {
 type presenter struct {
 	store   *store
 	cache   *statecache.Cache[orderState] // nil: off
+	hub     *streamHub
 	render  renderer
 	log     *slog.Logger
 	metrics *presenterMetrics
@@ -57,6 +58,7 @@ func (p *presenter) register(api huma.API) {
 			},
 		},
 	}, p.get)
+	p.registerStream(api)
 }
 
 func (p *presenter) get(ctx context.Context, in *trackingInput) (*trackingOutput, error) {
@@ -64,11 +66,8 @@ func (p *presenter) get(ctx context.Context, in *trackingInput) (*trackingOutput
 	out.Body.Meta.CheckAfter = checkAfterSeconds
 	out.Body.Payload.TrackedOrders = []trackedOrder{}
 	eater, err := eaterID(in.EatsUser, in.YaTaxiUser)
-	var idErr *identityError
-	if errors.As(err, &idErr) {
-		return nil, huma.Error400BadRequest("malformed identity header", &huma.ErrorDetail{
-			Location: "header." + idErr.header, Message: idErr.reason,
-		})
+	if err != nil {
+		return nil, identityProblem(err)
 	}
 	if eater == "" {
 		return out, nil
@@ -88,6 +87,18 @@ func (p *presenter) get(ctx context.Context, in *trackingInput) (*trackingOutput
 	}
 	out.Body.Meta.Count = len(out.Body.Payload.TrackedOrders)
 	return out, nil
+}
+
+// identityProblem is the 400 of a malformed identity header, naming the
+// header and never echoing its value.
+func identityProblem(err error) error {
+	var idErr *identityError
+	if errors.As(err, &idErr) {
+		return huma.Error400BadRequest("malformed identity header", &huma.ErrorDetail{
+			Location: "header." + idErr.header, Message: idErr.reason,
+		})
+	}
+	return err
 }
 
 // states returns the eater's order states: from the cache when it holds a

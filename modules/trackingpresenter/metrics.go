@@ -20,6 +20,14 @@ type presenterMetrics struct {
 	cache *prometheus.CounterVec
 	// capped counts answers cut to TRACKING_MAX_ORDERS_PER_EATER.
 	capped prometheus.Counter
+
+	// The streams (DESIGN §4.4).
+	streamsOpen     prometheus.Gauge
+	streamFrames    prometheus.Counter
+	streamCoalesced prometheus.Counter
+	streamDropped   prometheus.Counter
+	streamsEnded    *prometheus.CounterVec
+	streamLatency   prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*presenterMetrics, error) {
@@ -32,10 +40,38 @@ func newMetrics(reg prometheus.Registerer) (*presenterMetrics, error) {
 			Help: "Tracking answers that listed fewer orders than the eater has, cut to TRACKING_MAX_ORDERS_PER_EATER.",
 		}),
 	}
+	m.streamsOpen = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: metrics.Namespace, Subsystem: "tracking", Name: "streams_open",
+		Help: "Tracking streams open on this replica.",
+	})
+	m.streamFrames = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Subsystem: "tracking", Name: "stream_frames_total",
+		Help: "Tracking frames written to streams.",
+	})
+	m.streamCoalesced = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Subsystem: "tracking", Name: "stream_frames_coalesced_total",
+		Help: "Tracking frames replaced by a newer answer before they were written (a burst, or a slow reader).",
+	})
+	m.streamDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Subsystem: "tracking", Name: "stream_frames_dropped_total",
+		Help: "Tracking frames never delivered: the write failed or the client left with a frame pending.",
+	})
+	m.streamsEnded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Subsystem: "tracking", Name: "streams_ended_total",
+		Help: "Tracking streams ended, by reason: client_gone, write_failed (slow or dead reader), max_age, replaced (TRACKING_STREAMS_PER_EATER), feed_unproven, shutdown.",
+	}, []string{"reason"})
+	m.streamLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: metrics.Namespace, Subsystem: "tracking", Name: "stream_change_to_frame_seconds",
+		Help:    "From a change's notification reaching this replica to its frame written.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	})
+	for _, r := range endReasons {
+		m.streamsEnded.WithLabelValues(r)
+	}
 	for _, r := range []string{string(statecache.Hit), string(statecache.Miss), string(statecache.Behind), cacheOff} {
 		m.cache.WithLabelValues(r)
 	}
-	for _, c := range []prometheus.Collector{m.cache, m.capped} {
+	for _, c := range []prometheus.Collector{m.cache, m.capped, m.streamsOpen, m.streamFrames, m.streamCoalesced, m.streamDropped, m.streamsEnded, m.streamLatency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

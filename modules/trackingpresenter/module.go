@@ -21,8 +21,8 @@ var Module = fx.Module("tracking-presenter",
 	fx.Decorate(func(l *slog.Logger) *slog.Logger { return logging.ForModule(l, "tracking-presenter") }),
 	experiments.AsDefinition(CallPicker.Definition()),
 	experiments.AsDefinition(ContactUs.Definition()),
-	fx.Provide(fx.Private, parseConfig, newMetrics, newStore, newCache, newPresenter),
-	fx.Invoke(runCache),
+	fx.Provide(fx.Private, parseConfig, newMetrics, newStore, newStreamHub, newCache, newPresenter),
+	fx.Invoke(runCache, runStreams),
 	httpapi.AsOperations(func(p *presenter) httpapi.Operations { return p.register }),
 )
 
@@ -33,6 +33,7 @@ type cacheParams struct {
 	Config   Config
 	Store    *store
 	Registry prometheus.Registerer
+	Hub      *streamHub
 	Logger   *slog.Logger
 }
 
@@ -44,6 +45,7 @@ func newCache(p cacheParams) (*statecache.Cache[orderState], error) {
 	return statecache.New(statecache.Options[orderState]{
 		Entries: p.Config.CacheEntries, MaxAge: p.Config.CacheMaxAge, DSN: p.Platform.DatabaseURL,
 		Load: p.Store.loadAll, Registerer: p.Registry, Logger: p.Logger,
+		OnChange: p.Hub.changed,
 	})
 }
 
@@ -54,6 +56,7 @@ type presenterParams struct {
 	Store       *store
 	Experiments *experiments.Store
 	Cache       *statecache.Cache[orderState]
+	Hub         *streamHub
 	Metrics     *presenterMetrics
 	Logger      *slog.Logger
 }
@@ -63,13 +66,15 @@ func newPresenter(p presenterParams) (*presenter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &presenter{
-		store: p.Store, cache: p.Cache,
+	pr := &presenter{
+		store: p.Store, cache: p.Cache, hub: p.Hub,
 		render:  renderer{texts: texts, experiments: p.Experiments, maxOrders: p.Config.MaxOrdersPerEater},
 		log:     p.Logger,
 		metrics: p.Metrics,
 		now:     time.Now,
-	}, nil
+	}
+	p.Hub.p = pr
+	return pr, nil
 }
 
 // runCache keeps the cache's change feed and loader running from start to
@@ -80,4 +85,12 @@ func runCache(lc fx.Lifecycle, c *statecache.Cache[orderState], logger *slog.Log
 		return
 	}
 	lc.Append(fx.Hook{OnStart: c.Start, OnStop: c.Stop})
+}
+
+// runStreams runs the streams' workers, and ends every stream when the
+// drain starts: the hook is appended after the HTTP server's (it takes the
+// *httpapi.Server), so fx runs it before the server's Shutdown, which
+// would otherwise wait for the streams until its deadline.
+func runStreams(lc fx.Lifecycle, h *streamHub, _ *httpapi.Server) {
+	lc.Append(fx.Hook{OnStart: h.start, OnStop: h.shutdown})
 }

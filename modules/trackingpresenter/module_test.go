@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,16 +53,19 @@ func TestModuleStartsAndStops(t *testing.T) {
 	_, err := db.Exec(`INSERT INTO orders (order_nr, eater_id, payload, event_at, first_event_at)
 		VALUES ('o1', 'e1', '{"flow_type":"native","status":"created","place":{"id":"1","name":"P"}}', now(), now())`)
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodGet, "http://"+srv.Addr()+trackingPath, nil)
-	require.NoError(t, err)
-	req.Header.Set("X-Eats-User", "user_id=e1")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
-	require.Contains(t, string(body), `"title":"Заказ оформлен"`, string(body))
+	// An answer may lag a commit by up to a second (the cache's bound).
+	pgtest.Eventually(t, 5*time.Second, func() bool {
+		req, err := http.NewRequest(http.MethodGet, "http://"+srv.Addr()+trackingPath, nil)
+		require.NoError(t, err)
+		req.Header.Set("X-Eats-User", "user_id=e1")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		return strings.Contains(string(body), `"title":"Заказ оформлен"`)
+	}, "the order is listed")
 	app.RequireStop()
 }
 
@@ -69,7 +73,18 @@ func TestParseConfig(t *testing.T) {
 	t.Parallel()
 	cfg, err := parseConfig(nil)
 	require.NoError(t, err)
-	require.Equal(t, Config{CacheEntries: 500000, CacheMaxAge: 5 * time.Minute, MaxOrdersPerEater: 50}, cfg)
+	require.Equal(t, Config{CacheEntries: 500000, CacheMaxAge: 5 * time.Minute, MaxOrdersPerEater: 50,
+		StreamsMax: 10000, StreamsPerEater: 5, StreamMaxAge: 10 * time.Minute}, cfg)
+	for env, bad := range map[string][]string{
+		"TRACKING_STREAMS_MAX":       {"0", "-1"},
+		"TRACKING_STREAMS_PER_EATER": {"0", "x"},
+		"TRACKING_STREAM_MAX_AGE":    {"500ms", "25h"},
+	} {
+		for _, v := range bad {
+			_, err = parseConfig(map[string]string{env: v})
+			require.ErrorContains(t, err, env, v)
+		}
+	}
 	_, err = parseConfig(map[string]string{"TRACKING_CACHE_ENTRIES": "-1"})
 	require.ErrorContains(t, err, "TRACKING_CACHE_ENTRIES")
 	for _, bad := range []string{"0", "-1", "many"} {

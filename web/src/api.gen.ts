@@ -24,6 +24,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/eats/v1/eats-orders-tracking/v1/tracking/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The eater's tracked orders, pushed as they change
+         * @description Server-sent events of the same answer as getTracking, byte for byte in each frame's data line, for clients that hold a connection instead of polling. The same identity and language headers and 400 rules; a browser sends them through a fetch-based reader (EventSource cannot set headers). The first frame comes at once unless Last-Event-ID equals the current version; then one frame per change of the answer (a burst gives one frame with the latest answer), including changes that come from time (a phone's expiry, a finished order leaving the list). The server ends a stream after TRACKING_STREAM_MAX_AGE (10 minutes unless configured otherwise), when a newer stream of the same eater exceeds TRACKING_STREAMS_PER_EATER (5), when its replica cannot prove it sees every change, and when the replica drains; the client reconnects after retry. 503 (with Retry-After) when the replica holds TRACKING_STREAMS_MAX streams, cannot prove it sees every change, is draining, or has the tracking cache off: poll getTracking meanwhile.
+         */
+        get: operations["streamTracking"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -280,6 +300,89 @@ export interface operations {
             };
             /** @description Internal Server Error */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+        };
+    };
+    streamTracking: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description As for getTracking. */
+                "X-Eats-User"?: string;
+                /** @description As for getTracking. */
+                "X-YaTaxi-User"?: string;
+                /** @description As for getTracking: en or en-* for English; anything else, or nothing, for Russian. */
+                "X-Request-Language"?: string;
+                /** @description The id of the last frame received, on reconnect: no first frame is sent while the answer is still that version. */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An endless stream of frames. */
+            200: {
+                headers: {
+                    /** @description always no-store */
+                    "Cache-Control"?: string;
+                    /** @description always no: a proxy in front must pass each frame on at once */
+                    "X-Accel-Buffering"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": {
+                        data: components["schemas"]["TrackingResponse"];
+                        /**
+                         * @description Always tracking.
+                         * @enum {string}
+                         */
+                        event: "tracking";
+                        /**
+                         * @description The answer's version (62 bits of the SHA-256 of data, hex), the same on every replica: send it back as Last-Event-ID when reconnecting.
+                         * @example 2a9c1f0e3b4d5c6a
+                         */
+                        id: string;
+                        /** @description Milliseconds to wait before reconnecting; sent on open and when the server ends the stream. */
+                        retry?: number;
+                    }[];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ErrorModel"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

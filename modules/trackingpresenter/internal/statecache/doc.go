@@ -8,7 +8,9 @@
 // channel proves how far behind the feed can be; Get serves from memory
 // only while that is under 900 ms, so an answer never lags a commit by more
 // than a second, and the caller reads the database whenever the feed is
-// down or behind. An entry holding a phone never outlives the phone.
+// down or behind. An entry holding a phone never outlives the phone. A
+// caller may hear each applied change too (Options.OnChange: the live
+// tracking streams) and ask how far behind the feed is (Cache.Lag).
 //
 // The cache knows states only through State (which order a state is of,
 // and the phone it holds); what a state means and how it is read stays

@@ -59,6 +59,12 @@ type Options[S State] struct {
 	Registerer prometheus.Registerer
 	// Logger logs the feed's and the loader's progress.
 	Logger *slog.Logger
+	// OnChange, when set, is called with each change applied, after the
+	// cache dropped what it concerns ("e:<eater_id>", "o:<order_nr>", or
+	// anything else for everything), and with "*" whenever the feed is
+	// (re)established or lost (changes may have gone unseen). It runs on
+	// the feed's goroutine: it must not block.
+	OnChange func(key string)
 }
 
 // Cache holds eaters' states: Get answers from memory; on a miss the
@@ -74,7 +80,11 @@ type Cache[S State] struct {
 // New builds the cache and registers its gauges; it does no I/O.
 func New[S State](o Options[S]) (*Cache[S], error) {
 	c := &Cache[S]{c: newStateCache[S](o.Entries, maxLag, o.MaxAge), load: o.Load}
-	c.feed = newChangeFeed(o.DSN, c.c, o.Logger, pingEvery)
+	var sink feedSink = c.c
+	if o.OnChange != nil {
+		sink = watchedSink{feedSink: c.c, onChange: o.OnChange}
+	}
+	c.feed = newChangeFeed(o.DSN, sink, o.Logger, pingEvery)
 	c.loader = newLoader(c.loadAll, o.Logger, o.MaxAge)
 	c.feed.listening = c.loader.request
 	if err := registerMetrics(o.Registerer, c.c); err != nil {
@@ -87,6 +97,13 @@ func New[S State](o Options[S]) (*Cache[S], error) {
 // at most maxLag behind. A hit may be no states at all.
 func (c *Cache[S]) Get(eater string, now time.Time) ([]S, Result) {
 	return c.c.get(eater, now)
+}
+
+// Lag is how far behind the change feed may be at now: every change
+// committed before now-Lag has been applied. -1 while unproven (the feed
+// is down or has not yet proven itself since it connected).
+func (c *Cache[S]) Lag(now time.Time) time.Duration {
+	return c.c.lag(now)
 }
 
 // Begin returns the token a fill passes to Put: take it before reading.
@@ -174,4 +191,20 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// watchedSink tells OnChange what the feed applied.
+type watchedSink struct {
+	feedSink
+	onChange func(key string)
+}
+
+func (w watchedSink) invalidate(key string) {
+	w.feedSink.invalidate(key)
+	w.onChange(key)
+}
+
+func (w watchedSink) reset() {
+	w.feedSink.reset()
+	w.onChange("*")
 }

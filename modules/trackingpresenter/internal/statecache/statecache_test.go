@@ -104,3 +104,22 @@ func TestPutExpiresWithThePhone(t *testing.T) {
 	_, res = c.Get("e1", now.Add(time.Second))
 	require.Equal(t, Miss, res)
 }
+
+// OnChange hears each change after the cache applied it, and "*" when the
+// feed is (re)established or lost.
+func TestOnChangeHearsWhatTheFeedApplies(t *testing.T) {
+	t.Parallel()
+	c, now := testCache(10)
+	var heard []string
+	var dropped []bool
+	w := watchedSink{feedSink: c, onChange: func(key string) {
+		heard = append(heard, key)
+		_, res := c.get("e1", now)
+		dropped = append(dropped, res != Hit)
+	}}
+	require.True(t, c.put("e1", c.begin(), states("o1"), now, noExpiry))
+	w.invalidate("e:e1")
+	w.reset()
+	require.Equal(t, []string{"e:e1", "*"}, heard)
+	require.Equal(t, []bool{true, true}, dropped)
+}
