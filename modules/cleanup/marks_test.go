@@ -7,17 +7,9 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
-)
 
-// poll waits until cond holds, checking every 10 ms, or fails the test.
-func poll(t *testing.T, within time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		require.True(t, time.Now().Before(deadline), msg)
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+	"github.com/eats/eats-orders-tracking/platform/pgtest"
+)
 
 // A row updated while its batch deletes (the updater touching an old
 // order) is skipped by the ctid recheck, so the batch comes back short
@@ -50,7 +42,7 @@ FROM generate_series(1, 30) AS i`)
 		r, err := b.worker.run(context.WithoutCancel(ctx))
 		done <- runResult{r, err}
 	}()
-	poll(t, 20*time.Second, func() bool {
+	pgtest.Eventually(t, 20*time.Second, func() bool {
 		var waiting int
 		require.NoError(t, b.db.GetContext(ctx, &waiting, `
 SELECT count(*) FROM pg_stat_activity

@@ -147,15 +147,9 @@ func ensureRedis(t *testing.T) {
 	}
 }
 
-// waitFor polls cond every 20 ms until it holds, failing the test after
-// within.
+// waitFor is the kit's Eventually (polls every 10 ms until cond holds,
+// failing the test after within).
 func waitFor(t testing.TB, within time.Duration, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	pgtest.Eventually(t, within, cond, "%s", what)
 }
