@@ -178,6 +178,7 @@ type streamHub struct {
 	unproven     bool // the feed has been unproven longer than feedUnprovenMax
 	kick         chan struct{}
 	stop         context.CancelFunc
+	unsubscribe  func() // stops the experiments reload hook
 	workersWG    sync.WaitGroup
 }
 
@@ -192,6 +193,11 @@ func newStreamHub(cfg Config, m *presenterMetrics, logger *slog.Logger) *streamH
 func (h *streamHub) start(context.Context) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop = cancel
+	// An answer depends on the experiments in force: a reload recomputes
+	// every streamed eater as soon as the new set is readable.
+	if h.p != nil && h.p.render.experiments != nil {
+		h.unsubscribe = h.p.render.experiments.OnReload(func() { h.changed("*") })
+	}
 	for range streamWorkers {
 		h.workersWG.Add(1)
 		go func() {
@@ -215,6 +221,9 @@ func (h *streamHub) start(context.Context) error {
 // workers.
 func (h *streamHub) shutdown(ctx context.Context) error {
 	h.endAll(endShutdown, true)
+	if h.unsubscribe != nil {
+		h.unsubscribe()
+	}
 	if h.stop != nil {
 		h.stop()
 	}
@@ -512,26 +521,16 @@ func earliestAfter(a, b time.Time) time.Time {
 
 // watchFeed ends every stream when the change feed has been unproven for
 // longer than feedUnprovenMax (streams would silently miss changes), and
-// refuses new ones until it is proven again. It also recomputes every
-// streamed eater when the experiments are reloaded (an answer depends on
-// them; the store tells no one, so its load time is watched).
+// refuses new ones until it is proven again.
 func (h *streamHub) watchFeed(ctx context.Context) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
-	var unprovenSince, loadedAt time.Time
-	for tick := 0; ; tick++ {
+	var unprovenSince time.Time
+	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if exps := h.p.render.experiments; exps != nil && tick%4 == 0 {
-				if at := exps.Status().LoadedAt; at != nil && !at.Equal(loadedAt) {
-					if !loadedAt.IsZero() {
-						h.changed("*")
-					}
-					loadedAt = *at
-				}
-			}
 			lag := h.p.cache.Lag(now)
 			stale := false
 			switch {

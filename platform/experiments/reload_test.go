@@ -1,6 +1,7 @@
 package experiments_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -227,4 +228,38 @@ func TestReloadUnderConcurrentEvaluation(t *testing.T) {
 	list, ok := timeoutsKey.Get(tb.store, kwargs)
 	require.True(t, ok)
 	require.Equal(t, files, list[0].Timeout, "the last file written is in force")
+}
+
+// OnReload is called once per set put in force (not for a refused file),
+// after the new set is readable, and no more once cancelled.
+func TestOnReload(t *testing.T) {
+	t.Parallel()
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "experiments.yaml")
+	writeFile(t, path, flagFile(true))
+	tb := setupAt(t, path)
+	var calls atomic.Int32
+	var sawNew atomic.Bool
+	cancel := tb.store.OnReload(func() {
+		calls.Add(1)
+		on, ok := callPickerOn(tb.store)
+		sawNew.Store(ok && !on)
+	})
+	require.NoError(t, tb.store.Start(t.Context()))
+	t.Cleanup(func() { require.NoError(t, tb.store.Stop(context.Background())) })
+	require.EqualValues(t, 1, calls.Load(), "the initial load is a reload")
+
+	writeFile(t, path, callHead+"    default: {enabled: \"yes\"}\n")
+	eventually(t, func() bool { return tb.store.Status().RefusedTotal == 1 }, "the bad file is refused")
+	require.EqualValues(t, 1, calls.Load(), "a refused file puts nothing in force")
+
+	writeFile(t, path, flagFile(false))
+	eventually(t, func() bool { return calls.Load() == 2 }, "the good file is put in force")
+	require.True(t, sawNew.Load(), "the hook reads the new set")
+
+	cancel()
+	writeFile(t, path, flagFile(true))
+	eventually(t, func() bool { on, ok := callPickerOn(tb.store); return ok && on }, "the next file is loaded")
+	require.EqualValues(t, 2, calls.Load(), "no call after cancel")
 }

@@ -61,6 +61,10 @@ type Store struct {
 	runMu sync.Mutex // guards the watcher's handles
 	stop  context.CancelFunc
 	done  chan struct{}
+
+	hooksMu sync.Mutex // guards hooks and hookSeq
+	hooks   map[uint64]func()
+	hookSeq uint64
 }
 
 // snapshot is one loaded file, compiled. It is never modified once stored.
@@ -189,7 +193,45 @@ func (s *Store) applyLocked(obs observation, data []byte) error {
 	s.metrics.loaded.Set(float64(len(exps)))
 	s.metrics.lastGood.Set(float64(now.UnixNano()) / 1e9)
 	s.log.Info("experiments loaded", "path", s.path, "experiments", len(exps))
+	s.notifyReload()
 	return nil
+}
+
+// OnReload calls fn each time a new set is put in force, after readers see
+// it (a caller that recomputes in fn reads the new set). fn runs on the
+// loading goroutine with the Store's lock held: it must not block nor call
+// back into Load; it may read (Key.Get, Status). Calling the returned
+// function stops the calls.
+//
+// Why a hook: answers built from the set (the tracking presenter's
+// pre-encoded bodies and its streams) must change the moment a reload is
+// in force, and polling Status for that costs a wake-up per reader.
+func (s *Store) OnReload(fn func()) (cancel func()) {
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
+	if s.hooks == nil {
+		s.hooks = map[uint64]func(){}
+	}
+	s.hookSeq++
+	id := s.hookSeq
+	s.hooks[id] = fn
+	return func() {
+		s.hooksMu.Lock()
+		defer s.hooksMu.Unlock()
+		delete(s.hooks, id)
+	}
+}
+
+func (s *Store) notifyReload() {
+	s.hooksMu.Lock()
+	fns := make([]func(), 0, len(s.hooks))
+	for _, fn := range s.hooks {
+		fns = append(fns, fn)
+	}
+	s.hooksMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 func (s *Store) refuseLocked(err error) error {
