@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,4 +268,71 @@ func TestDemoRefusesABadSpeed(t *testing.T) {
 	code := run([]string{"demo"}, config.Environment{"DEMO_SPEED": "fast"}, &out, &errOut)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut.String(), "DEMO_SPEED")
+}
+
+// A real SIGTERM to the binary with open streams: each stream gets a
+// final retry: and ends at once (the drain must not wait for them until
+// SHUTDOWN_TIMEOUT), and the process exits 0 well within that timeout.
+func TestSIGTERMEndsOpenStreams(t *testing.T) {
+	t.Parallel()
+	cmd, stderr := serveChild(t, map[string]string{"SHUTDOWN_TIMEOUT": "30s"})
+	waitFor(t, stderr, "level=INFO msg=started service=eats-orders-tracking took=")
+	addr := regexp.MustCompile(`msg="http listening" .*addr=(\S+)`).FindStringSubmatch(stderr.String())
+	require.Len(t, addr, 2, "no listening address in stderr:\n%s", stderr.String())
+
+	type streamEnd struct {
+		sawFrame, retryLast bool
+		err                 error
+	}
+	ends := make(chan streamEnd, 3)
+	frames := make(chan struct{}, 3)
+	for i := range 3 {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet,
+			"http://"+addr[1]+"/eats/v1/eats-orders-tracking/v1/tracking/stream", nil)
+		require.NoError(t, err)
+		req.Header.Set("X-Eats-User", fmt.Sprintf("user_id=sigterm-%d", i))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		go func() {
+			defer resp.Body.Close()
+			var end streamEnd
+			var last string
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				line := sc.Text()
+				if strings.HasPrefix(line, "event: tracking") && !end.sawFrame {
+					end.sawFrame = true
+					frames <- struct{}{}
+				}
+				if line != "" {
+					last = line
+				}
+			}
+			end.err = sc.Err()
+			end.retryLast = strings.HasPrefix(last, "retry: ")
+			ends <- end
+		}()
+	}
+	for range 3 {
+		select {
+		case <-frames:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no first frame within 10 s; stderr:\n%s", stderr.String())
+		}
+	}
+
+	began := time.Now()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	for range 3 {
+		select {
+		case end := <-ends:
+			require.NoError(t, end.err, "the stream ends cleanly, not by a reset")
+			require.True(t, end.retryLast, "the last line of an ended stream is retry:")
+		case <-time.After(5 * time.Second):
+			t.Fatalf("a stream still open 5 s after SIGTERM; stderr:\n%s", stderr.String())
+		}
+	}
+	require.NoError(t, cmd.Wait(), "exit status after SIGTERM; stderr:\n%s", stderr.String())
+	require.Less(t, time.Since(began), 15*time.Second, "the drain waited for the streams (SHUTDOWN_TIMEOUT is 30 s)")
 }
