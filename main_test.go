@@ -291,7 +291,7 @@ func TestSIGTERMEndsOpenStreams(t *testing.T) {
 			"http://"+addr[1]+"/eats/v1/eats-orders-tracking/v1/tracking/stream", nil)
 		require.NoError(t, err)
 		req.Header.Set("X-Eats-User", fmt.Sprintf("user_id=sigterm-%d", i))
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(req) //nolint:bodyclose // closed by the reading goroutine
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		go func() {

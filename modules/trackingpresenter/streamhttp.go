@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"reflect"
 	"strconv"
 	"time"
@@ -174,7 +175,7 @@ func (p *presenter) serveStream(hctx huma.Context, s *stream) {
 			s.end(endMaxAge)
 		case <-beat.C:
 			if err := write([]byte(":\n\n")); err != nil {
-				ended(endWriteFailed)
+				ended(writeEndReason(ctx, err))
 				return
 			}
 		case <-s.wake:
@@ -189,11 +190,7 @@ func (p *presenter) serveStream(hctx huma.Context, s *stream) {
 			buf = append(buf, "\n\n"...)
 			if err := write(buf); err != nil {
 				h.metrics.streamDropped.Inc()
-				if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-					ended(endClientGone)
-				} else {
-					ended(endWriteFailed)
-				}
+				ended(writeEndReason(ctx, err))
 				return
 			}
 			h.metrics.streamFrames.Inc()
@@ -201,5 +198,20 @@ func (p *presenter) serveStream(hctx huma.Context, s *stream) {
 				h.metrics.streamLatency.Observe(time.Since(at).Seconds())
 			}
 		}
+	}
+}
+
+// writeEndReason tells a slow reader from one that left. A write that
+// missed its deadline is a slow (or stuck) reader, even though net/http
+// cancels the request's context on any failed write; any other failure
+// with the context gone is the client leaving.
+func writeEndReason(ctx context.Context, err error) string {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return endWriteFailed
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		return endClientGone
+	default:
+		return endWriteFailed
 	}
 }
