@@ -104,12 +104,20 @@ class Widget {
         // The stream sends the current answer at once (or nothing when it
         // is the one we have): a poll on its way could only be older.
         this.streaming = true;
+        this.failures = 0;
         this.stopPolling();
+        // Cards we have are current: the stream sends a frame at once
+        // unless they are its current version.
+        if (this.hasData) this.notice.hidden = true;
       },
       answer: (res) => {
         this.checkAfter = res.meta.checkAfter;
         this.failures = 0;
         this.show(res);
+      },
+      alive: () => {
+        // As a poll with the same answer would: the cards are current now.
+        if (this.hasData) this.status.textContent = this.m.updated(clock(this.lang, new Date()));
       },
       down: () => {
         // Poll until a reconnect succeeds; the page does not say so.

@@ -43,6 +43,8 @@ export interface StreamEvents {
   open(): void;
   /** A frame: the same answer a poll gives. */
   answer(res: TrackingResponse): void;
+  /** A heartbeat: the last answer is still the current one. */
+  alive(): void;
   /** The stream failed, was refused or ended; the next try is in waitMs. */
   down(err: unknown, waitMs: number): void;
 }
@@ -110,8 +112,13 @@ export class LiveStream {
       },
       onmessage: (msg) => {
         if (msg.retry !== undefined) this.serverRetry = msg.retry;
-        // Heartbeats and bare `retry:` lines dispatch empty messages.
-        if (msg.event !== "tracking" || this.ac !== ac) return;
+        if (this.ac !== ac) return;
+        // Heartbeats (and bare `retry:` lines) dispatch empty messages.
+        if (msg.event === "" && msg.data === "") {
+          this.on.alive();
+          return;
+        }
+        if (msg.event !== "tracking") return;
         let res: StreamFrame["data"];
         try {
           res = JSON.parse(msg.data) as StreamFrame["data"];
