@@ -298,16 +298,29 @@ try {
     });
     return () => served;
   }
-  // Counts the widget's polls (not its stream) in the page, synchronously:
-  // a poll due at a fake time has called fetch by the time clock.runFor
-  // returns.
+  // Counts the widget's polls and streams in the page, synchronously: a
+  // fetch due at a fake time has been called by the time clock.runFor
+  // returns. With sessionStorage "eot-silent-stream" set, a stream opens,
+  // sends that frame and then nothing, never ending (page.route cannot
+  // hold a response open).
   await page.addInitScript(() => {
     window.__polls = 0;
     window.__streams = 0;
     const realFetch = window.fetch.bind(window);
     window.fetch = (input, init) => {
       if (String(input).endsWith("/eats-orders-tracking/v1/tracking")) window.__polls++;
-      if (String(input).endsWith("/eats-orders-tracking/v1/tracking/stream")) window.__streams++;
+      if (String(input).endsWith("/eats-orders-tracking/v1/tracking/stream")) {
+        window.__streams++;
+        const silent = sessionStorage.getItem("eot-silent-stream");
+        if (silent) {
+          const body = new ReadableStream({
+            start(c) {
+              c.enqueue(new TextEncoder().encode(`retry: 3000\n\nevent: tracking\nid: 00000000000000b2\ndata: ${silent}\n\n`));
+            },
+          });
+          return Promise.resolve(new Response(body, { status: 200, headers: { "content-type": "text/event-stream" } }));
+        }
+      }
       return realFetch(input, init);
     };
   });
@@ -402,6 +415,25 @@ try {
   check(await page.locator(".notice").isHidden(), "a stream that is down shows nothing");
   await page.unroute(streamRoute);
   await refuseStream();
+
+  // A stream that opens and then says nothing (no frame, no heartbeat) for
+  // 45 s is given up: the widget reconnects after the backoff and polls
+  // meanwhile.
+  await step("stream-silent");
+  await answerWith(() => ({ checkAfter: 15, orders: [mockOrder("polled after silence")] }));
+  await page.evaluate((body) => sessionStorage.setItem("eot-silent-stream", body), frameBody("silent frame"));
+  await page.goto(`${baseURL}/app/?eater=${encodeURIComponent(eater)}`);
+  await page.locator(".card-title", { hasText: "silent frame" }).waitFor();
+  await page.evaluate(() => sessionStorage.removeItem("eot-silent-stream"));
+  equal(await streamTries(), 1, "silent stream: connections after loading");
+  await page.clock.runFor(45_000 - 1);
+  equal(await streamTries(), 1, "silent stream: no reconnect before 45 s of silence");
+  equal(await polls(), 1, "silent stream: no poll while it is open");
+  await page.clock.runFor(1 + 1000);
+  equal(await streamTries(), 2, "silent stream: reconnect within 1 s of giving it up");
+  await page.clock.runFor(15_000 - 1000);
+  equal(await polls(), 2, "silent stream: polls 15 s after giving it up");
+  await page.locator(".card-title", { hasText: "polled after silence" }).waitFor();
 
   // A banner is a link only when appLink is a safe link; null, "" and
   // script or data URLs give plain text.

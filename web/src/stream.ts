@@ -5,7 +5,9 @@
 // reconnect is scheduled here, because the widget must know when the stream
 // is down (it polls meanwhile) and must pick the wait: the server's
 // `retry:` after a stream it ended, else a jittered exponential backoff that
-// honours Retry-After.
+// honours Retry-After. An open stream that sends nothing, not even the
+// server's heartbeat, for SILENCE_MS counts as failed: a connection can die
+// without an error reaching the page.
 import { fetchEventSource } from "@microsoft/fetch-event-source";
 import {
   ApiError,
@@ -19,6 +21,12 @@ import {
 
 const BACKOFF_FIRST_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
+/**
+ * An open stream that says nothing (no frame, no heartbeat) for this long
+ * is dead, though no error says so (a network that dropped it silently):
+ * three of the server's 15 s heartbeats.
+ */
+export const SILENCE_MS = 45_000;
 
 /**
  * The wait before the n-th reconnect in a row, in ms: a random point in the
@@ -28,6 +36,14 @@ const BACKOFF_MAX_MS = 60_000;
 export function streamBackoff(failures: number, random: () => number = Math.random): number {
   const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** Math.max(0, failures - 1));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** An open stream went silent for SILENCE_MS. */
+export class StreamSilent extends Error {
+  constructor() {
+    super(`the stream sent nothing for ${SILENCE_MS / 1000} s`);
+    this.name = "StreamSilent";
+  }
 }
 
 /** The server ended a stream that was open (max age, drain, its bound). */
@@ -95,6 +111,15 @@ export class LiveStream {
     const ac = new AbortController();
     this.ac = ac;
     let opened = false;
+    let silent = false;
+    let watchdog: ReturnType<typeof setTimeout> | undefined;
+    const heard = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        silent = true;
+        ac.abort();
+      }, SILENCE_MS);
+    };
     fetchEventSource(STREAM_PATH, {
       signal: ac.signal,
       headers: streamHeaders(this.id, this.lastId),
@@ -108,11 +133,13 @@ export class LiveStream {
         if (this.ac !== ac) return;
         opened = true;
         this.failures = 0;
+        heard();
         this.on.open();
       },
       onmessage: (msg) => {
         if (msg.retry !== undefined) this.serverRetry = msg.retry;
         if (this.ac !== ac) return;
+        heard();
         // Heartbeats (and bare `retry:` lines) dispatch empty messages.
         if (msg.event === "" && msg.data === "") {
           this.on.alive();
@@ -136,8 +163,15 @@ export class LiveStream {
         throw err; // no retry inside the package: reconnect() decides
       },
     }).then(
-      () => {}, // stopped
+      () => {
+        // Aborted: by stop(), or by the watchdog.
+        clearTimeout(watchdog);
+        if (!silent || this.ac !== ac) return;
+        this.ac = undefined;
+        this.reconnect(new StreamSilent(), false);
+      },
       (err: unknown) => {
+        clearTimeout(watchdog);
         if (this.ac !== ac) return;
         this.ac = undefined;
         this.reconnect(err, opened);
