@@ -326,6 +326,18 @@ try {
   });
   const polls = () => page.evaluate(() => window.__polls);
   const streamTries = () => page.evaluate(() => window.__streams);
+  // The widget counts the times its stream went down (data-stream-downs):
+  // a reconnect is timed from then, which comes in real time after the
+  // routed answer, so the test waits for it before moving the clock.
+  async function streamDowns(n, what) {
+    let got = 0;
+    for (let i = 0; i < 100; i++) {
+      got = await page.evaluate(() => Number(document.getElementById("app")?.dataset["streamDowns"] ?? 0));
+      if (got >= n) break;
+      await page.waitForTimeout(50);
+    }
+    equal(got, n, `${what}: times the stream went down`);
+  }
   const fakeNow = await page.evaluate(() => Date.now());
   await page.clock.pauseAt(fakeNow + 1000);
 
@@ -395,7 +407,8 @@ try {
     [3000, "after the server's retry: 3000"],
     [5000, "after a 503 with Retry-After: 5"],
   ];
-  for (const [ms, what] of tries) {
+  for (const [i, [ms, what]] of tries.entries()) {
+    await streamDowns(i + 1, `stream: ${what}`);
     const before = await streamTries();
     await page.clock.runFor(ms - 1);
     equal(await streamTries(), before, `stream: no reconnect ${ms - 1} ms ${what}`);
@@ -404,6 +417,7 @@ try {
   }
   for (let i = 0; i < 50 && streamAsks.length < 2; i++) await page.waitForTimeout(100);
   equal(streamAsks[1]?.["last-event-id"], "00000000000000a1", "stream: Last-Event-ID on reconnect");
+  await streamDowns(3, "stream: the second failure in a row");
   await page.clock.runFor(999);
   equal(await streamTries(), 3, "stream: no reconnect within 1 s of the second failure in a row");
   await page.clock.runFor(1001);
@@ -429,7 +443,9 @@ try {
   await page.clock.runFor(45_000 - 1);
   equal(await streamTries(), 1, "silent stream: no reconnect before 45 s of silence");
   equal(await polls(), 1, "silent stream: no poll while it is open");
-  await page.clock.runFor(1 + 1000);
+  await page.clock.runFor(1);
+  await streamDowns(1, "silent stream");
+  await page.clock.runFor(1000);
   equal(await streamTries(), 2, "silent stream: reconnect within 1 s of giving it up");
   await page.clock.runFor(15_000 - 1000);
   equal(await polls(), 2, "silent stream: polls 15 s after giving it up");

@@ -68,6 +68,7 @@ class Widget {
   private readonly live: LiveStream;
   /** The stream is open: frames keep the page current and polling stops. */
   private streaming = false;
+  private streamDowns = 0;
 
   constructor(
     private readonly root: HTMLElement,
@@ -104,6 +105,7 @@ class Widget {
         // The stream sends the current answer at once (or nothing when it
         // is the one we have): a poll on its way could only be older.
         this.streaming = true;
+        this.root.dataset["stream"] = "open";
         this.failures = 0;
         this.stopPolling();
         // Cards we have are current: the stream sends a frame at once
@@ -120,8 +122,11 @@ class Widget {
         if (this.hasData) this.status.textContent = this.m.updated(clock(this.lang, new Date()));
       },
       down: () => {
-        // Poll until a reconnect succeeds; the page does not say so.
+        // Poll until a reconnect succeeds; the page does not say so (the
+        // data attributes are for tests and debugging).
         this.streaming = false;
+        this.root.dataset["stream"] = "down";
+        this.root.dataset["streamDowns"] = String(++this.streamDowns);
         if (this.timer === undefined && this.inflight === undefined && !this.dueWhileHidden) {
           this.schedule(this.period());
         }
