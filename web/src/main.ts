@@ -102,14 +102,13 @@ class Widget {
     );
     this.live = new LiveStream(id, {
       open: () => {
-        // The stream sends the current answer at once (or nothing when it
-        // is the one we have): a poll on its way could only be older.
+        // The stream sends the current answer at once, or nothing when it
+        // is the version we have: a poll on its way could only be older,
+        // and the cards shown are not stale.
         this.streaming = true;
         this.root.dataset["stream"] = "open";
         this.failures = 0;
         this.stopPolling();
-        // Cards we have are current: the stream sends a frame at once
-        // unless they are its current version.
         if (this.hasData) this.notice.hidden = true;
       },
       answer: (res) => {

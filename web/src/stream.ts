@@ -137,9 +137,9 @@ export class LiveStream {
         this.on.open();
       },
       onmessage: (msg) => {
-        if (msg.retry !== undefined) this.serverRetry = msg.retry;
         if (this.ac !== ac) return;
         heard();
+        if (msg.retry !== undefined) this.serverRetry = msg.retry;
         // Heartbeats (and bare `retry:` lines) dispatch empty messages.
         if (msg.event === "" && msg.data === "") {
           this.on.alive();
