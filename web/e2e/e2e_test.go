@@ -87,13 +87,22 @@ var cards = []card{
 	},
 }
 
-// change is the event the test sends while the page is open: the first
-// order's picker gets a forwarding number, so P1 becomes P2.
+// change is the event the test sends while the page is open and polls
+// only every 10 minutes, so it must come by the stream: the first order's
+// picker gets a forwarding number, so P1 becomes P2.
 var change = map[string]any{
 	"orderNr":    cards[0].OrderNr,
 	"before":     map[string]string{"status": "picker_contact_us", "title": "Забыли товар?"},
 	"after":      map[string]string{"status": "picker_call", "title": "Забыли самое нужное?", "href": "tel:+79991234567,123"},
 	"screenshot": "p1-to-p2-after-event",
+}
+
+// changeByPoll is the event the test sends while the page's stream is
+// refused: the third order is paid, so "paying" becomes "collecting".
+var changeByPoll = map[string]any{
+	"orderNr": cards[2].OrderNr,
+	"before":  map[string]string{"status": "picker_paying", "title": "Стоим в очереди на кассу"},
+	"after":   map[string]string{"status": "place_confirmed", "title": "Собираем заказ"},
 }
 
 func TestWidgetInTheBrowser(t *testing.T) {
@@ -132,9 +141,15 @@ func TestWidgetInTheBrowser(t *testing.T) {
 	}
 	run := browserRun(t, dir, browser, a.URL, shots)
 	for step := range run.steps {
-		if step == "event" {
+		switch step {
+		case "event":
 			s.picker(cards[0].OrderNr, tracking.PickerPicking, "picker-1", pickerPhone)
 			want[cards[0].OrderNr] = "picker_call"
+			s.await(want)
+			run.answer("ok")
+		case "event-by-poll":
+			s.picker(cards[2].OrderNr, tracking.PickerPaid, "picker-3", "")
+			want[cards[2].OrderNr] = "place_confirmed"
 			s.await(want)
 			run.answer("ok")
 		}
@@ -249,13 +264,15 @@ func browserRun(t *testing.T, dir, browser, baseURL, shots string) *run {
 	require.NoError(t, err)
 	chg, err := json.Marshal(change)
 	require.NoError(t, err)
+	chgPoll, err := json.Marshal(changeByPoll)
+	require.NoError(t, err)
 	// The deadline kills a stuck browser; the step loop then ends.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, "node", filepath.Join("e2e", "browser.mjs"))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
-		"BASE_URL="+baseURL, "EATER="+eater, "EXPECT="+string(expect), "CHANGE="+string(chg),
+		"BASE_URL="+baseURL, "EATER="+eater, "EXPECT="+string(expect), "CHANGE="+string(chg), "CHANGE_BY_POLL="+string(chgPoll),
 		"CHROMIUM="+browser, "SCREENSHOT_DIR="+shots)
 	r := &run{t: t, cmd: cmd, steps: make(chan string), out: &pgtest.SafeBuffer{}}
 	r.stdin, err = cmd.StdinPipe()

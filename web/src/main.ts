@@ -1,17 +1,24 @@
 // The tracking widget: who is asking comes from ?eater= (sent as
-// X-Eats-User, as the API gateway would), the language from ?lang=. It polls
-// the tracking endpoint every meta.checkAfter seconds, re-scheduling from
-// each answer, and backs off on errors while keeping the last good cards.
-// For local use only, ?poll=<seconds> replaces meta.checkAfter (a sped-up
-// demo, DEMO_SPEED, changes states faster than the service's 15 s).
+// X-Eats-User, as the API gateway would), the language from ?lang=. It holds
+// the live stream (stream.ts) and shows each frame as it comes; while the
+// stream is down or refused it polls the tracking endpoint every
+// meta.checkAfter seconds, re-scheduling from each answer, and backs off on
+// errors while keeping the last good cards. A frame and a poll's answer are
+// the same body and go through the same rendering. For local use and the
+// browser tests, ?poll=<seconds> replaces meta.checkAfter (a sped-up demo,
+// DEMO_SPEED, changes states faster than the service's 15 s; a test sets
+// 600 to prove a change came by the stream).
 import { ApiError, fetchTracking, type Identity, type TrackingResponse } from "./api";
 import { clock, langOf, messages, type Lang, type Messages } from "./i18n";
 import { cardKey, h, renderCard } from "./render";
+import { LiveStream } from "./stream";
 
 /** Seconds between polls when an answer does not say (DESIGN §4.1: 15). */
 export const DEFAULT_CHECK_AFTER = 15;
 const MIN_CHECK_AFTER = 1;
 const MAX_CHECK_AFTER = 300;
+/** ?poll= may ask for up to an hour (a test proving the stream sets 600). */
+const MAX_POLL_OVERRIDE = 3600;
 const BACKOFF_FIRST = 2;
 const BACKOFF_MAX = 60;
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -22,11 +29,15 @@ export function nextDelay(checkAfter: unknown): number {
   return Math.min(MAX_CHECK_AFTER, Math.max(MIN_CHECK_AFTER, checkAfter));
 }
 
-/** ?poll=<seconds>: a positive number, else none (follow meta.checkAfter). */
+/**
+ * ?poll=<seconds>: a positive number, clamped to 1 s – 1 h, else none
+ * (follow meta.checkAfter).
+ */
 export function pollOverride(param: string | null): number | undefined {
   if (param === null || param.trim() === "") return undefined;
   const seconds = Number(param);
-  return Number.isFinite(seconds) && seconds > 0 ? seconds : undefined;
+  if (!Number.isFinite(seconds) || seconds <= 0) return undefined;
+  return Math.min(MAX_POLL_OVERRIDE, Math.max(MIN_CHECK_AFTER, seconds));
 }
 
 /** The wait after the n-th failure in a row: 2, 4, 8 … 60 seconds. */
@@ -52,6 +63,12 @@ class Widget {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private inflight: AbortController | undefined;
   private dueWhileHidden = false;
+  /** The last answer's meta.checkAfter: the polling period when the stream is down. */
+  private checkAfter: unknown = DEFAULT_CHECK_AFTER;
+  private readonly live: LiveStream;
+  /** The stream is open: frames keep the page current and polling stops. */
+  private streaming = false;
+  private streamDowns = 0;
 
   constructor(
     private readonly root: HTMLElement,
@@ -83,21 +100,88 @@ class Widget {
       this.empty,
       this.failure,
     );
+    this.live = new LiveStream(id, {
+      open: () => {
+        // The stream sends the current answer at once, or nothing when it
+        // is the version we have: a poll on its way could only be older,
+        // and the cards shown are not stale.
+        this.streaming = true;
+        this.root.dataset["stream"] = "open";
+        this.failures = 0;
+        this.stopPolling();
+        if (this.hasData) this.notice.hidden = true;
+      },
+      answer: (res) => {
+        this.checkAfter = res.meta.checkAfter;
+        this.failures = 0;
+        this.show(res);
+      },
+      alive: () => {
+        // As a poll with the same answer would: the cards are current now.
+        if (this.hasData) this.status.textContent = this.m.updated(clock(this.lang, new Date()));
+      },
+      down: () => {
+        // Poll until a reconnect succeeds; the page does not say so (the
+        // data attributes are for tests and debugging).
+        this.streaming = false;
+        this.root.dataset["stream"] = "down";
+        this.root.dataset["streamDowns"] = String(++this.streamDowns);
+        if (this.timer === undefined && this.inflight === undefined && !this.dueWhileHidden) {
+          this.schedule(this.period());
+        }
+      },
+    });
+    // A hidden tab holds no stream and does not poll; shown again, it
+    // reconnects (the server sends the answer at once if it changed since
+    // the last frame) and polls if a poll fell due.
     document.addEventListener("visibilitychange", () => {
-      if (!document.hidden && this.dueWhileHidden) {
+      if (document.hidden) {
+        if (this.streaming) this.dueWhileHidden = true;
+        this.streaming = false;
+        this.live.stop();
+        return;
+      }
+      this.live.start();
+      if (this.dueWhileHidden) {
         this.dueWhileHidden = false;
         void this.poll();
       }
+    });
+    // Leaving the page (or entering the back-forward cache) closes the
+    // stream; coming back from that cache starts again.
+    window.addEventListener("pagehide", () => {
+      this.streaming = false;
+      this.live.stop();
+      this.stopPolling();
+    });
+    window.addEventListener("pageshow", (e) => {
+      if (e.persisted) this.start();
     });
   }
 
   start(): void {
     void this.poll();
+    this.live.start();
+  }
+
+  /** Seconds between polls: ?poll= or the last answer's meta.checkAfter. */
+  private period(): number {
+    return this.pollEvery ?? nextDelay(this.checkAfter);
+  }
+
+  private stopPolling(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.dueWhileHidden = false;
+    const ac = this.inflight;
+    this.inflight = undefined;
+    ac?.abort();
   }
 
   private schedule(seconds: number): void {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
+      this.timer = undefined;
       // A hidden tab does not poll; it catches up when shown again.
       if (document.hidden) this.dueWhileHidden = true;
       else void this.poll();
@@ -106,6 +190,7 @@ class Widget {
 
   async poll(): Promise<void> {
     clearTimeout(this.timer);
+    this.timer = undefined;
     this.inflight?.abort();
     const ac = new AbortController();
     this.inflight = ac;
@@ -113,15 +198,19 @@ class Widget {
     try {
       const res = await fetchTracking(this.id, ac.signal);
       if (this.inflight !== ac) return;
+      this.inflight = undefined;
       this.failures = 0;
+      this.checkAfter = res.meta.checkAfter;
       this.show(res);
-      this.schedule(nextDelay(this.pollEvery ?? res.meta.checkAfter));
+      this.live.polled(res);
+      if (!this.streaming) this.schedule(this.period());
     } catch (err) {
-      if (this.inflight !== ac) return; // superseded by a newer poll
+      if (this.inflight !== ac) return; // superseded by a newer poll or the stream
+      this.inflight = undefined;
       this.failures++;
       const wait = backoff(this.failures);
       this.showError(err, wait);
-      this.schedule(wait);
+      if (!this.streaming) this.schedule(wait);
     } finally {
       clearTimeout(timeout);
     }
