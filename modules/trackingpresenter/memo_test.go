@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,9 @@ type memoKit struct {
 	phones   *lockedPhones
 	fast     *httptest.Server
 	huma     *httptest.Server
+	// beforeStore, when set, runs as the presenter's beforeMemoStore (set
+	// before the servers start, so their goroutines see it).
+	beforeStore atomic.Pointer[func(eater string)]
 }
 
 const memoExperiments = `
@@ -77,6 +81,11 @@ func newMemoKit(t *testing.T) *memoKit {
 	require.NoError(t, err)
 	k.p = &presenter{store: st, cache: cache, hub: hub, log: logger, metrics: m, now: time.Now,
 		render: renderer{texts: texts, experiments: k.exps, maxOrders: 50}}
+	k.p.beforeMemoStore = func(eater string) {
+		if f := k.beforeStore.Load(); f != nil {
+			(*f)(eater)
+		}
+	}
 	hub.p = k.p
 	ctx := context.Background()
 	require.NoError(t, cache.Start(ctx))
@@ -154,19 +163,32 @@ type response struct {
 
 func get(t *testing.T, base string, headers map[string]string) response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+trackingPath, nil)
+	r, err := tryGet(base, headers)
 	require.NoError(t, err)
+	return r
+}
+
+// tryGet polls the route; any goroutine may call it.
+func tryGet(base string, headers map[string]string) (response, error) {
+	req, err := http.NewRequest(http.MethodGet, base+trackingPath, nil)
+	if err != nil {
+		return response{}, err
+	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return response{}, err
+	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	if err != nil {
+		return response{}, err
+	}
 	h := resp.Header.Clone()
 	h.Del("Date")
-	return response{code: resp.StatusCode, header: h, body: string(b)}
+	return response{code: resp.StatusCode, header: h, body: string(b)}, nil
 }
 
 func (k *memoKit) insertOrder(t *testing.T, nr, eater, flow, status string, at time.Time) {
@@ -269,27 +291,43 @@ func TestMemoNeverKeepsAnswersOfAnOlderEntry(t *testing.T) {
 		k.settle(t)
 		require.Equal(t, http.StatusOK, get(t, k.fast.URL, h).code) // fills the entry (huma)
 
+		// The build stops before it stores; the change is committed and
+		// applied (and, with refill, the entry filled again) meanwhile.
+		reached, proceed := make(chan struct{}), make(chan struct{})
 		var once sync.Once
-		k.p.beforeMemoStore = func(e string) {
-			if e != eater {
-				return
+		hook := func(e string) {
+			if e == eater {
+				once.Do(func() { close(reached); <-proceed })
 			}
-			once.Do(func() {
-				k.insertOrder(t, nr, eater, "native", "taken", time.Now())
-				pgtest.Eventually(t, 10*time.Second, func() bool {
-					_, _, _, res := k.p.cache.Lookup(eater, "", time.Now())
-					return res != statecache.Hit
-				}, "the change is applied")
-				if refill {
-					_, err := k.p.states(context.Background(), eater, time.Now())
-					require.NoError(t, err)
-				}
-			})
 		}
+		k.beforeStore.Store(&hook)
+		answered := make(chan response, 1)
+		go func() {
+			r, err := tryGet(k.fast.URL, h)
+			if err != nil {
+				r.body = err.Error()
+			}
+			answered <- r
+		}()
+		select {
+		case <-reached:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the answer was not built into the memo")
+		}
+		k.insertOrder(t, nr, eater, "native", "taken", time.Now())
+		pgtest.Eventually(t, 10*time.Second, func() bool {
+			_, _, _, res := k.p.cache.Lookup(eater, "", time.Now())
+			return res != statecache.Hit
+		}, "the change is applied")
+		if refill {
+			_, err := k.p.states(context.Background(), eater, time.Now())
+			require.NoError(t, err)
+		}
+		close(proceed)
 		// Built from the entry before the change: it shows "created" (it
 		// was asked before the change was applied), but is not kept.
-		require.Equal(t, []string{"created"}, statusesOf(get(t, k.fast.URL, h).body))
-		k.p.beforeMemoStore = nil
+		require.Equal(t, []string{"created"}, statusesOf((<-answered).body))
+		k.beforeStore.Store(nil)
 		for range 3 {
 			require.Equal(t, []string{"taken"}, statusesOf(get(t, k.fast.URL, h).body), "refill %v", refill)
 		}
