@@ -15,11 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/eats/eats-orders-tracking/modules/tracking"
 	"github.com/eats/eats-orders-tracking/modules/trackingpresenter/internal/statecache"
@@ -40,6 +41,8 @@ type memoKit struct {
 	phones   *lockedPhones
 	fast     *httptest.Server
 	huma     *httptest.Server
+	spans    *tracetest.InMemoryExporter // the fast server's
+	httpReg  *prometheus.Registry        // the fast server's request metrics
 	// beforeStore, when set, runs as the presenter's beforeMemoStore (set
 	// before the servers start, so their goroutines see it).
 	beforeStore atomic.Pointer[func(eater string)]
@@ -94,17 +97,21 @@ func newMemoKit(t *testing.T) *memoKit {
 		require.NoError(t, hub.shutdown(ctx))
 		require.NoError(t, cache.Stop(ctx))
 	})
-	serve := func(p *presenter) *httptest.Server {
+	// Both servers as the service wraps its routes: request metrics per
+	// route, the internal guard, and tracing.
+	serve := func(p *presenter, reg *prometheus.Registry, spans *tracetest.InMemoryExporter) *httptest.Server {
 		mux := http.NewServeMux()
-		p.register(humago.New(mux, httpapi.NewConfig()))
-		s := httptest.NewServer(mux)
+		_, err := httpapi.NewAPI(httpapi.APIParams{Mux: mux, Registry: reg, Operations: []httpapi.Operations{p.register}})
+		require.NoError(t, err)
+		s := httptest.NewServer(httpapi.Traced(mux, sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))))
 		t.Cleanup(s.Close)
 		return s
 	}
-	k.fast = serve(k.p)
+	k.spans, k.httpReg = tracetest.NewInMemoryExporter(), prometheus.NewRegistry()
+	k.fast = serve(k.p, k.httpReg, k.spans)
 	off := *k.p
 	off.cache = nil
-	k.huma = serve(&off)
+	k.huma = serve(&off, prometheus.NewRegistry(), tracetest.NewInMemoryExporter())
 	// Nothing is served from memory until the feed proves itself.
 	pgtest.Eventually(t, 10*time.Second, func() bool { return cache.Lag(time.Now()) >= 0 }, "the change feed is proven")
 	return k
@@ -445,4 +452,54 @@ func TestMemoIsSharedByStreamsAndPolls(t *testing.T) {
 	require.Equal(t, second+"\n", get(t, k.fast.URL, h).body)
 	require.Equal(t, misses+2, k.memo(memoMiss))
 	require.Positive(t, value(t, k.p.metrics.memo.WithLabelValues(memoHit)))
+}
+
+// Polls answered from the memo are requests of the route like any other:
+// counted in its latency histogram and traced under its name.
+func TestMemoServedPollsAreMeasuredAndTraced(t *testing.T) {
+	t.Parallel()
+	k := newMemoKit(t)
+	k.insertOrder(t, "mt", "e-measured", "native", "created", time.Now())
+	k.settle(t)
+	h := map[string]string{"X-Eats-User": "user_id=e-measured"}
+	for range 2 { // the fill, the memo's build
+		get(t, k.fast.URL, h)
+	}
+	k.spans.Reset()
+	hits := k.memo(memoHit)
+	for range 5 {
+		require.Equal(t, http.StatusOK, get(t, k.fast.URL, h).code)
+	}
+	require.Equal(t, hits+5, k.memo(memoHit), "served from the memo")
+
+	spans := k.spans.GetSpans()
+	require.Len(t, spans, 5)
+	for _, s := range spans {
+		require.Equal(t, "GET "+trackingPath, s.Name)
+		route := ""
+		for _, kv := range s.Attributes {
+			if kv.Key == "http.route" {
+				route = kv.Value.AsString()
+			}
+		}
+		require.Equal(t, trackingPath, route)
+	}
+	families, err := k.httpReg.Gather()
+	require.NoError(t, err)
+	var count uint64
+	for _, f := range families {
+		if f.GetName() != "eot_http_request_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["route"] == "GET "+trackingPath && labels["code"] == "200" {
+				count = m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	require.Equal(t, uint64(7), count, "every poll measured under the route")
 }
