@@ -36,6 +36,9 @@ type presenter struct {
 	log     *slog.Logger
 	metrics *presenterMetrics
 	now     func() time.Time
+	// beforeMemoStore, when set (tests), runs between building an answer
+	// and storing it on the cache entry it was built from.
+	beforeMemoStore func(eater string)
 }
 
 func (p *presenter) register(api huma.API) {
@@ -50,7 +53,8 @@ func (p *presenter) register(api huma.API) {
 			"active orders are kept before finished ones, newest (by createdAt) first, and the kept ones are shown in the usual order; " +
 			"meta.count counts what is shown. The eater comes from the gateway's identity headers, consulted in order (X-Eats-User, then X-YaTaxi-User) until one names an eater; without one the list is empty. " +
 			"Poll again after meta.checkAfter seconds.",
-		Errors: []int{http.StatusBadRequest, http.StatusInternalServerError},
+		Errors:      []int{http.StatusBadRequest, http.StatusInternalServerError},
+		Middlewares: huma.Middlewares{p.fastPath(api)},
 		Responses: map[string]*huma.Response{
 			"200": {
 				Description: "The tracked orders, possibly none.",

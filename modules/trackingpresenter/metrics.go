@@ -12,14 +12,17 @@ import (
 const cacheOff = "off"
 
 // presenterMetrics are the endpoint's own (eot_tracking_state_cache_total,
-// eot_tracking_answers_capped_total); the state cache registers its
-// gauges (eot_tracking_change_feed_lag_seconds,
-// eot_tracking_state_cache_entries).
+// eot_tracking_answers_capped_total, eot_tracking_answer_memo_total); the
+// state cache registers its gauges (eot_tracking_change_feed_lag_seconds,
+// eot_tracking_state_cache_entries, eot_tracking_answer_memo_bytes).
 type presenterMetrics struct {
 	// cache counts requests by where their state came from.
 	cache *prometheus.CounterVec
 	// capped counts answers cut to TRACKING_MAX_ORDERS_PER_EATER.
 	capped prometheus.Counter
+	// memo counts answers whose states the cache held, by whether their
+	// bytes were pre-encoded (memo.go).
+	memo *prometheus.CounterVec
 
 	// The streams (DESIGN §4.4).
 	streamsOpen     prometheus.Gauge
@@ -40,6 +43,10 @@ func newMetrics(reg prometheus.Registerer) (*presenterMetrics, error) {
 			Help: "Tracking answers that listed fewer orders than the eater has, cut to TRACKING_MAX_ORDERS_PER_EATER.",
 		}),
 	}
+	m.memo = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Subsystem: "tracking", Name: "answer_memo_total",
+		Help: "Tracking answers (polls and stream frames) built from the cache's states, by result: hit (pre-encoded bytes served), miss (rendered and encoded, then kept on the cache entry).",
+	}, []string{"result"})
 	m.streamsOpen = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: metrics.Namespace, Subsystem: "tracking", Name: "streams_open",
 		Help: "Tracking streams open on this replica.",
@@ -68,10 +75,13 @@ func newMetrics(reg prometheus.Registerer) (*presenterMetrics, error) {
 	for _, r := range endReasons {
 		m.streamsEnded.WithLabelValues(r)
 	}
+	for _, r := range []string{memoHit, memoMiss} {
+		m.memo.WithLabelValues(r)
+	}
 	for _, r := range []string{string(statecache.Hit), string(statecache.Miss), string(statecache.Behind), cacheOff} {
 		m.cache.WithLabelValues(r)
 	}
-	for _, c := range []prometheus.Collector{m.cache, m.capped, m.streamsOpen, m.streamFrames, m.streamCoalesced, m.streamDropped, m.streamsEnded, m.streamLatency} {
+	for _, c := range []prometheus.Collector{m.cache, m.capped, m.memo, m.streamsOpen, m.streamFrames, m.streamCoalesced, m.streamDropped, m.streamsEnded, m.streamLatency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -424,30 +424,36 @@ func (h *streamHub) refresh(ctx context.Context, eater string, at time.Time) {
 		return
 	}
 	now := time.Now()
-	states, err := h.p.states(ctx, eater, now)
-	if err != nil {
-		if ctx.Err() == nil {
-			h.log.ErrorContext(ctx, "tracking stream: read orders", "err", err, "retry_in", refreshRetry)
-			time.AfterFunc(refreshRetry, func() {
-				h.mu.Lock()
-				defer h.mu.Unlock()
-				if _, ok := h.byEater[eater]; ok {
-					h.markLocked(eater, at)
-				}
-			})
-		}
-		return
+	// The bodies come from the memo the polls are served from: one
+	// render and encode per change and language for polls and streams.
+	type answer struct {
+		body []byte
+		id   string
 	}
-	bodies := map[language][]byte{}
-	ids := map[language]string{}
+	answers := map[language]answer{}
+	var states []orderState
 	for _, s := range ss {
-		body, ok := bodies[s.lang]
+		a, ok := answers[s.lang]
 		if !ok {
-			orders, _ := h.p.render.render(eater, states, s.lang, now)
-			body = encodeAnswer(orders)
-			bodies[s.lang], ids[s.lang] = body, version(body)
+			full, st, _, err := h.p.answer(ctx, eater, s.lang, now, false)
+			if err != nil {
+				if ctx.Err() == nil {
+					h.log.ErrorContext(ctx, "tracking stream: read orders", "err", err, "retry_in", refreshRetry)
+					time.AfterFunc(refreshRetry, func() {
+						h.mu.Lock()
+						defer h.mu.Unlock()
+						if _, ok := h.byEater[eater]; ok {
+							h.markLocked(eater, at)
+						}
+					})
+				}
+				return
+			}
+			body := full[:len(full)-1] // one data: line, without the newline
+			a, states = answer{body: body, id: version(body)}, st
+			answers[s.lang] = a
 		}
-		if s.offer(body, ids[s.lang], at) {
+		if s.offer(a.body, a.id, at) {
 			h.metrics.streamCoalesced.Inc()
 		}
 	}
@@ -459,20 +465,11 @@ func (h *streamHub) refresh(ctx context.Context, eater string, at time.Time) {
 // earliest time the answer changes with no change at all: a phone's
 // expiry, a finished order leaving the list.
 func (h *streamHub) remember(eater string, states []orderState, since uint64, now time.Time) {
-	var nrs []string
-	var next time.Time
+	nrs := make([]string, 0, len(states))
 	for i := range states {
-		o := &states[i]
-		nrs = append(nrs, o.OrderNr)
-		if at, ok := o.PhoneExpiry(); ok && at.After(now) {
-			next = earliestAfter(next, at)
-		}
-		if o.Status.Finished() {
-			if gone := o.EventAt.Add(finishedVisible); gone.After(now) {
-				next = earliestAfter(next, gone)
-			}
-		}
+		nrs = append(nrs, states[i].OrderNr)
 	}
+	next := nextChange(states, now)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.byEater[eater]; !ok {

@@ -916,3 +916,35 @@ func TestTrackingCapsOrdersPerEater(t *testing.T) {
 		}
 	})
 }
+
+// metricValue reads one sample of the scrape by its full name and labels.
+func metricValue(t *testing.T, a *apptest.App, series string) float64 {
+	t.Helper()
+	for _, l := range strings.Split(metricsText(t, a), "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			var f float64
+			_, _ = fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
+}
+
+// Polls answered from the memo's bytes are still requests of the route:
+// counted in the route's latency histogram like any other, and the memo
+// and the bytes it holds are in the metrics.
+func TestTrackingMemoServedPollsAreMeasured(t *testing.T) {
+	t.Parallel()
+	a := apptest.Start(t, nil)
+	insertOrder(t, a.DB, order{nr: "o1", eater: "e1", flow: "native", status: "created"})
+	settle(t, a)
+	waitForHit(t, a, "e1")
+	route := `eot_http_request_duration_seconds_count{code="200",route="GET ` + trackingpresenter.Path + `"}`
+	requests, hits := metricValue(t, a, route), metricValue(t, a, `eot_tracking_answer_memo_total{result="hit"}`)
+	for range 10 {
+		require.Equal(t, 1, track(t, a, user("e1")).Meta.Count)
+	}
+	require.Equal(t, hits+10, metricValue(t, a, `eot_tracking_answer_memo_total{result="hit"}`), "served from the memo")
+	require.Equal(t, requests+10, metricValue(t, a, route), "and measured as the route")
+	require.Positive(t, metricValue(t, a, "eot_tracking_answer_memo_bytes"))
+}

@@ -357,6 +357,13 @@ func (s *Store) observeErrorLocked(err error) {
 	s.logRefusal(s.refuseLocked(err))
 }
 
+// LoadedAt is when the set in force was loaded, zero if none was: a cheap
+// version of the set (one atomic load), for whoever keeps what the set
+// decided and must notice a reload.
+func (s *Store) LoadedAt() time.Time {
+	return s.current.Load().loadedAt
+}
+
 // Status returns the set in force, when it was loaded and the last refusal.
 func (s *Store) Status() Status {
 	snap := s.current.Load()

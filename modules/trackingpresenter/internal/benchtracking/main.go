@@ -1,17 +1,21 @@
 // Command benchtracking is `go tool task bench:tracking`: it seeds a
 // database with 1,000,000 orders of 200,000 eaters (a tenth retail, with
-// picker orders and phones), then drives two servers with wrk, one after
+// picker orders and phones), then drives three servers with wrk, one after
 // the other, each request for an eater drawn at random:
 //
 //   - the floor: a bare net/http handler that runs one SQL query returning
 //     the rows the endpoint shows (orders, picker orders, valid phones) and
 //     writes them as JSON (`benchtracking floor`);
+//   - the ceiling: a bare net/http handler writing one fixed P2 answer from
+//     memory (`benchtracking ceiling`), what a poll served from memory
+//     costs at best;
 //   - the service itself (`eats-orders-tracking serve`), built from the
 //     working tree, on GET /eats/v1/eats-orders-tracking/v1/tracking.
 //
-// Both get the same warm-up, then the rounds alternate floor and endpoint;
-// medians go to docs/benchmarks.md under "## bench:tracking". Run it from
-// the repository root.
+// Each gets the same warm-up, then every round measures each in turn
+// (servers lists them: add a variant there); medians go to
+// docs/benchmarks.md under "## bench:tracking", with the memory the
+// service's cache then takes. Run it from the repository root.
 package main
 
 import (
@@ -55,12 +59,14 @@ type options struct {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "floor" {
-		if err := floor(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "floor:", err)
-			os.Exit(1)
+	if len(os.Args) > 1 {
+		if sub, ok := map[string]func([]string) error{"floor": floor, "ceiling": ceiling}[os.Args[1]]; ok {
+			if err := sub(os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, os.Args[1]+":", err)
+				os.Exit(1)
+			}
+			return
 		}
-		return
 	}
 	var o options
 	flag.StringVar(&o.dbURL, "db", "postgres://root@127.0.0.1:5432/eot_bench?sslmode=disable", "benchmark database (dropped and re-created unless -skip-seed)")
@@ -71,7 +77,7 @@ func main() {
 	flag.IntVar(&o.threads, "t", 2, "wrk threads")
 	flag.DurationVar(&o.duration, "d", 20*time.Second, "wrk duration of each measured run")
 	flag.DurationVar(&o.warmup, "warmup", 10*time.Second, "unmeasured wrk run against each server first")
-	flag.IntVar(&o.rounds, "rounds", 3, "measured rounds (floor, then endpoint, each round)")
+	flag.IntVar(&o.rounds, "rounds", 3, "measured rounds (floor, ceiling, then endpoint, each round)")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "where to write the results")
 	flag.BoolVar(&o.skipSeed, "skip-seed", false, "reuse the database as seeded by a previous run")
 	flag.IntVar(&o.floorMax, "floor-conns", 20, "the floor's pool size (the service's DATABASE_MAX_CONNS default)")
@@ -116,7 +122,7 @@ func run(o options) error {
 		fmt.Printf("  seeded in %s\n", time.Since(start).Round(time.Second))
 	}
 
-	floorAddr, svcAddr := freeAddr(), freeAddr()
+	floorAddr, ceilAddr, svcAddr := freeAddr(), freeAddr(), freeAddr()
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -130,8 +136,9 @@ func run(o options) error {
 		}
 		defer func() { _ = c.Process.Signal(os.Interrupt); _ = c.Wait() }()
 	}
-	floorURL := "http://" + floorAddr + "/eats/v1/eats-orders-tracking/v1/tracking"
-	svcURL := "http://" + svcAddr + "/eats/v1/eats-orders-tracking/v1/tracking"
+	floorURL := "http://" + floorAddr + trackingPath
+	svcURL := "http://" + svcAddr + trackingPath
+	metricsURL := "http://" + svcAddr + "/metrics"
 	if err := waitUp("http://"+svcAddr+"/readyz", floorURL); err != nil {
 		return err
 	}
@@ -139,7 +146,33 @@ func run(o options) error {
 	if err := sameOrders(floorURL, svcURL, o.eaters); err != nil {
 		return err
 	}
+	// The ceiling writes a real P2 answer of the service, when one is found.
+	p2 := filepath.Join(tmp, "p2.json")
+	ceilArgs := []string{"ceiling", "-addr", ceilAddr}
+	if body, err := findP2(svcURL, o.eaters); err == nil {
+		if err := os.WriteFile(p2, body, 0o600); err != nil {
+			return err
+		}
+		ceilArgs = append(ceilArgs, "-body", p2)
+	} else {
+		fmt.Println("  ceiling: built-in P2 answer:", err)
+	}
+	ceilCmd := command(self, ceilArgs...)
+	if err := ceilCmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = ceilCmd.Process.Signal(os.Interrupt); _ = ceilCmd.Wait() }()
+	ceilURL := "http://" + ceilAddr + trackingPath
+	if err := waitUp(ceilURL); err != nil {
+		return err
+	}
 
+	// The servers every round measures, in this order.
+	servers := []*server{
+		{name: "floor", label: "floor: net/http + one SQL query, JSON rows", url: floorURL},
+		{name: "ceiling", label: "ceiling: net/http writing one fixed P2 answer from memory", url: ceilURL},
+		{name: "endpoint", label: "endpoint: the service", url: svcURL},
+	}
 	script := filepath.Join(tmp, "eaters.lua")
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(luaScript, o.eaters)), 0o600); err != nil {
 		return err
@@ -149,41 +182,52 @@ func run(o options) error {
 	}
 	if o.warmup > 0 {
 		step("warm-up " + o.warmup.String() + " each")
-		for _, target := range []string{floorURL, svcURL} {
-			if _, err := runWrk(wrkArgs(o.warmup, target)); err != nil {
+		for _, sv := range servers {
+			if _, err := runWrk(wrkArgs(o.warmup, sv.url)); err != nil {
 				return err
 			}
 		}
 	}
 	load0 := loadAvg()
-	hits0, err := cacheCounts("http://" + svcAddr + "/metrics")
+	hits0, err := cacheCounts(metricsURL)
 	if err != nil {
 		return err
 	}
-	var floorRuns, svcRuns []wrkResult
 	for r := 1; r <= o.rounds; r++ {
 		step(fmt.Sprintf("round %d/%d", r, o.rounds))
-		f, err := runWrk(wrkArgs(o.duration, floorURL))
-		if err != nil {
-			return err
+		for _, sv := range servers {
+			w, err := runWrk(wrkArgs(o.duration, sv.url))
+			if err != nil {
+				return err
+			}
+			fmt.Printf("  %-9s %8.0f req/s  p50 %-8s p99 %s  (load %s)\n", sv.name, w.rps, w.p50.Round(10*time.Microsecond), w.p99.Round(10*time.Microsecond), loadAvg())
+			sv.runs = append(sv.runs, w)
 		}
-		s, err := runWrk(wrkArgs(o.duration, svcURL))
-		if err != nil {
-			return err
-		}
-		fmt.Printf("  floor    %8.0f req/s  p50 %-8s p99 %s  (load %s)\n", f.rps, f.p50.Round(10*time.Microsecond), f.p99.Round(10*time.Microsecond), loadAvg())
-		fmt.Printf("  endpoint %8.0f req/s  p50 %-8s p99 %s  (load %s)\n", s.rps, s.p50.Round(10*time.Microsecond), s.p99.Round(10*time.Microsecond), loadAvg())
-		floorRuns, svcRuns = append(floorRuns, f), append(svcRuns, s)
 	}
-	hits1, err := cacheCounts("http://" + svcAddr + "/metrics")
+	hits1, err := cacheCounts(metricsURL)
 	if err != nil {
 		return err
 	}
-	rep := report{opts: o, floor: floorRuns, svc: svcRuns, cache: diff(hits1, hits0), cpus: runtime.NumCPU(), load: [2]string{load0, loadAvg()},
+	mem, err := readGauges(metricsURL, memoryGauges)
+	if err != nil {
+		return err
+	}
+	rep := report{opts: o, servers: servers, cache: diff(hits1, hits0), memory: mem, cpus: runtime.NumCPU(), load: [2]string{load0, loadAvg()},
 		wrkCmd: strings.Replace("wrk "+strings.Join(wrkArgs(o.duration, "<url>"), " "), script, "eaters.lua", 1)}
 	text := rep.markdown()
 	fmt.Println(text)
 	return writeSection(o.out, "## bench:tracking", text)
+}
+
+// trackingPath is the route every server answers.
+const trackingPath = "/eats/v1/eats-orders-tracking/v1/tracking"
+
+// server is one server measured in every round.
+type server struct {
+	name  string // short, in the progress lines and the report's lookups
+	label string // the report's row
+	url   string
+	runs  []wrkResult
 }
 
 func step(s string) { fmt.Printf("== %s (%s)\n", s, time.Now().Format(time.TimeOnly)) }
@@ -482,6 +526,56 @@ func cacheCounts(metricsURL string) (map[string]float64, error) {
 	return out, sc.Err()
 }
 
+// memoryGauges are the series the report reads from the service after the
+// rounds: what its tracking cache holds, and its heap and RSS.
+var memoryGauges = []string{
+	"eot_tracking_state_cache_entries", "eot_tracking_answer_memo_bytes",
+	"go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes",
+}
+
+// readGauges reads unlabelled series from a scrape; a missing one is absent
+// from the map.
+func readGauges(metricsURL string, names []string) (map[string]float64, error) {
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if ok && slices.Contains(names, name) {
+			out[name], _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	return out, sc.Err()
+}
+
+// findP2 returns the service's answer of the first eater it finds in P2
+// ("call the picker"), the ceiling's fixed answer.
+func findP2(svcURL string, eaters int) ([]byte, error) {
+	for e := 1; e <= min(eaters, 5000); e++ {
+		req, _ := http.NewRequest(http.MethodGet, svcURL, nil)
+		req.Header.Set("X-Eats-User", "user_id="+strconv.Itoa(e))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode == http.StatusOK && strings.Count(string(body), `"status":"picker_call"`) == 1 &&
+			strings.Contains(string(body), `"count":1}`) {
+			return body, nil
+		}
+	}
+	return nil, errors.New("no eater with one order in P2 among the first 5000")
+}
+
 func diff(a, b map[string]float64) map[string]float64 {
 	out := map[string]float64{}
 	for k, v := range a {
@@ -491,12 +585,23 @@ func diff(a, b map[string]float64) map[string]float64 {
 }
 
 type report struct {
-	opts       options
-	floor, svc []wrkResult
-	cache      map[string]float64
-	cpus       int
-	load       [2]string // 1-minute load average before and after the rounds
-	wrkCmd     string
+	opts    options
+	servers []*server
+	cache   map[string]float64
+	memory  map[string]float64 // memoryGauges after the rounds
+	cpus    int
+	load    [2]string // 1-minute load average before and after the rounds
+	wrkCmd  string
+}
+
+// runsOf is the runs of the server named name.
+func (r report) runsOf(name string) []wrkResult {
+	for _, s := range r.servers {
+		if s.name == name {
+			return s.runs
+		}
+	}
+	panic("no server " + name)
 }
 
 // loadAvg is the 1-minute load average: the machine is shared, so the
@@ -526,23 +631,34 @@ func (r report) markdown() string {
 	p50 := func(w wrkResult) float64 { return float64(w.p50) }
 	p99 := func(w wrkResult) float64 { return float64(w.p99) }
 	ms := func(ns float64) string { return fmt.Sprintf("%.2f ms", ns/1e6) }
-	fRPS, sRPS := median(r.floor, rps), median(r.svc, rps)
-	sP99 := time.Duration(median(r.svc, p99))
+	floorRuns, ceilRuns, svcRuns := r.runsOf("floor"), r.runsOf("ceiling"), r.runsOf("endpoint")
+	fRPS, cRPS, sRPS := median(floorRuns, rps), median(ceilRuns, rps), median(svcRuns, rps)
+	sP99 := time.Duration(median(svcRuns, p99))
+	names := make([]string, len(r.servers))
+	for i, s := range r.servers {
+		names[i] = s.name
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "## bench:tracking\n\n")
 	fmt.Fprintf(&b, "Run %s on %d CPUs (`go tool task bench:tracking`): %d orders of %d eaters, a tenth retail with picker orders and phones; "+
 		"each eater has one active order, 1 in 7 of them also one delivered 5 minutes ago. `%s`, one eater drawn at random per request "+
-		"(`X-Eats-User: user_id=<1..%d>`). A %s warm-up against each server first, then %d rounds of floor then endpoint; medians of the rounds.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.cpus, r.opts.orders, r.opts.eaters, r.wrkCmd, r.opts.eaters, r.opts.warmup, r.opts.rounds)
+		"(`X-Eats-User: user_id=<1..%d>`). A %s warm-up against each server first, then %d rounds of %s in turn; medians of the rounds.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.cpus, r.opts.orders, r.opts.eaters, r.wrkCmd, r.opts.eaters, r.opts.warmup, r.opts.rounds,
+		strings.Join(names, ", "))
 	fmt.Fprintf(&b, "| server | requests/s | p50 | p99 |\n|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| floor: net/http + one SQL query, JSON rows | %.0f | %s | %s |\n", fRPS, ms(median(r.floor, p50)), ms(median(r.floor, p99)))
-	fmt.Fprintf(&b, "| endpoint: the service | %.0f | %s | %s |\n\n", sRPS, ms(median(r.svc, p50)), ms(median(r.svc, p99)))
-	fmt.Fprintf(&b, "Rounds (req/s floor / endpoint; p99 floor / endpoint): ")
-	for i := range r.floor {
+	for _, s := range r.servers {
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %s |\n", s.label, median(s.runs, rps), ms(median(s.runs, p50)), ms(median(s.runs, p99)))
+	}
+	fmt.Fprintf(&b, "\nRounds (req/s %s; p99 %s): ", strings.Join(names, " / "), strings.Join(names, " / "))
+	for i := range r.opts.rounds {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%.0f / %.0f; %s / %s", r.floor[i].rps, r.svc[i].rps, ms(float64(r.floor[i].p99)), ms(float64(r.svc[i].p99)))
+		var reqs, lat []string
+		for _, s := range r.servers {
+			reqs, lat = append(reqs, fmt.Sprintf("%.0f", s.runs[i].rps)), append(lat, ms(float64(s.runs[i].p99)))
+		}
+		fmt.Fprintf(&b, "%s; %s", strings.Join(reqs, " / "), strings.Join(lat, " / "))
 	}
 	total := 0.0
 	for _, v := range r.cache {
@@ -560,12 +676,27 @@ func (r report) markdown() string {
 		}
 		return "**not reached**"
 	}
-	fmt.Fprintf(&b, "Target ≥ 1.0× the floor's requests/s: %.2f× — %s. Target p99 ≤ 25 ms: %s — %s.\n",
-		sRPS/fRPS, verdict(sRPS >= fRPS), ms(float64(sP99)), verdict(sP99 <= 25*time.Millisecond))
+	fmt.Fprintf(&b, "Target ≥ 0.85× the ceiling's requests/s: %.2f× — %s. Target p99 ≤ 12 ms: %s — %s. "+
+		"Against the floor (target ≥ 1.0×): %.2f× — %s.\n",
+		sRPS/cRPS, verdict(sRPS >= 0.85*cRPS), ms(float64(sP99)), verdict(sP99 <= 12*time.Millisecond),
+		sRPS/fRPS, verdict(sRPS >= fRPS))
+	mib := func(name string) string {
+		v, ok := r.memory[name]
+		if !ok {
+			return "?"
+		}
+		return fmt.Sprintf("%.1f MiB", v/(1<<20))
+	}
+	fmt.Fprintf(&b, "\nMemory of the service after the rounds (its /metrics, no forced GC): %.0f eaters' states cached "+
+		"(`eot_tracking_state_cache_entries`), %s of encoded answers on them (`eot_tracking_answer_memo_bytes`); "+
+		"heap in use %s (allocated %s), RSS %s.\n",
+		r.memory["eot_tracking_state_cache_entries"], mib("eot_tracking_answer_memo_bytes"),
+		mib("go_memstats_heap_inuse_bytes"), mib("go_memstats_heap_alloc_bytes"), mib("process_resident_memory_bytes"))
 	b.WriteString("\nHow the endpoint gets there: each replica holds every listed order of every eater in memory (loaded at start, " +
 		"then kept exact by a LISTEN on change notifications that triggers of migration 00003 send for every committed change; " +
 		"answers are served from memory only while a heartbeat through the same channel proves the feed is less than 900 ms behind), " +
-		"so a poll does no database round trip; the floor does one per request. eaters.lua is the driver's `luaScript` (modules/trackingpresenter/internal/benchtracking).\n")
+		"so a poll does no database round trip; the floor does one per request. Each eater's answer is also kept encoded on its cache entry " +
+		"(per language and experiments version, until the entry changes or the answer changes by itself), so a poll writes those bytes; the ceiling writes one fixed answer and does nothing else. eaters.lua is the driver's `luaScript` (modules/trackingpresenter/internal/benchtracking).\n")
 	b.WriteString("\nThe service runs with `serve`'s collector defaults (platform/gctune: GOGC 400 unless set). The cache is a ~110 MB live heap " +
 		"of small objects; with Go's default GOGC 100 the collector re-marks it more than once a second at this rate, and the p99 was " +
 		"26–36 ms (this command at 22:32 on 2026-11-25: 26.47 ms median; by hand, wrk 10 s × 3 on the same database, GOGC 100: 32.9 / 34.4 / 35.8 ms " +

@@ -3,6 +3,7 @@ package statecache
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,6 +53,9 @@ type stateCache[S State] struct {
 	// still be the old one (picker-ingest writes Redis just after its
 	// commit); an entry holding a phone filled that soon lives no longer.
 	raceWindow time.Duration
+	// derivedBytes is what the entries' derived values hold (keys and
+	// bytes): added under mu's read lock by setDerived, so atomic.
+	derivedBytes atomic.Int64
 }
 
 // invalidation is one change notification and when it was applied.
@@ -63,7 +67,27 @@ type invalidation struct {
 type cacheEntry[S State] struct {
 	states  []S // shared by readers: never modified
 	expires time.Time
+
+	// derived are values computed from states (an encoded answer per
+	// language and experiments version), so they live and die with the
+	// entry: whatever replaces or drops the entry drops them, and no
+	// second invalidation path exists. dmu guards them; it is taken only
+	// under the cache's read lock, so holding the write lock excludes it.
+	dmu         sync.Mutex
+	derived     []derivedValue
+	derivedSize int64 // bytes of derived's keys and values
 }
+
+// derivedValue is one value derived from an entry's states.
+type derivedValue struct {
+	key   string
+	b     []byte
+	until time.Time // zero: as long as the entry
+}
+
+// maxDerived bounds the values an entry keeps (two languages times the
+// experiments version in force and the one before): the oldest goes first.
+const maxDerived = 4
 
 // Token is the cache's position when a fill started reading (Begin): Put
 // refuses what a change since may concern.
@@ -118,6 +142,77 @@ func (c *stateCache[S]) get(eater string, now time.Time) ([]S, Result) {
 	return nil, Miss
 }
 
+// lookup is get plus the value derived from the entry under key, if one
+// is stored and valid at now. It also returns the entry (nil for an
+// eater complete mode knows has no orders) for setDerived.
+func (c *stateCache[S]) lookup(eater, key string, now time.Time) ([]S, []byte, *cacheEntry[S], Result) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.horizon.IsZero() || now.Sub(c.horizon) > c.maxLag {
+		return nil, nil, nil, Behind
+	}
+	if e := c.entries[eater]; e != nil {
+		if !now.Before(e.expires) {
+			return nil, nil, nil, Miss
+		}
+		e.dmu.Lock()
+		defer e.dmu.Unlock()
+		for i := range e.derived {
+			if d := &e.derived[i]; d.key == key && (d.until.IsZero() || now.Before(d.until)) {
+				return e.states, d.b, e, Hit
+			}
+		}
+		return e.states, nil, e, Hit
+	}
+	if _, dirty := c.dirty[eater]; c.complete && !dirty {
+		return nil, nil, nil, Hit
+	}
+	return nil, nil, nil, Miss
+}
+
+// setDerived stores b under key on e, valid until until (zero: as long as
+// e), if e is still the eater's entry and valid at now. Otherwise a change
+// replaced or dropped it since b was computed from its states, and b is
+// not stored: bytes of an older entry are never served. It reports
+// whether b was stored.
+func (c *stateCache[S]) setDerived(eater string, e *cacheEntry[S], key string, b []byte, now, until time.Time) bool {
+	if e == nil {
+		return false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.entries[eater] != e || !now.Before(e.expires) {
+		return false
+	}
+	e.dmu.Lock()
+	defer e.dmu.Unlock()
+	size := e.derivedSize
+	kept := e.derived[:0]
+	for _, d := range e.derived {
+		if d.key == key || (!d.until.IsZero() && !now.Before(d.until)) {
+			size -= int64(len(d.key) + len(d.b))
+			continue
+		}
+		kept = append(kept, d)
+	}
+	if len(kept) >= maxDerived {
+		size -= int64(len(kept[0].key) + len(kept[0].b))
+		kept = append(kept[:0], kept[1:]...)
+	}
+	clear(e.derived[len(kept):]) // let dropped bytes go
+	e.derived = append(kept, derivedValue{key: key, b: b, until: until})
+	size += int64(len(key) + len(b))
+	c.derivedBytes.Add(size - e.derivedSize)
+	e.derivedSize = size
+	return true
+}
+
+// releaseLocked accounts for an entry leaving the cache (write lock held:
+// no setDerived runs).
+func (c *stateCache[S]) releaseLocked(e *cacheEntry[S]) {
+	c.derivedBytes.Add(-e.derivedSize)
+}
+
 // begin returns the token a fill passes to put or install.
 func (c *stateCache[S]) begin() Token {
 	c.mu.RLock()
@@ -144,24 +239,32 @@ func (c *stateCache[S]) sinceLocked(tok Token) ([]invalidation, bool) {
 // lives maxAge and a complete-mode entry until a change. It reports
 // whether the entry was stored.
 func (c *stateCache[S]) put(eater string, tok Token, states []S, now, until time.Time) bool {
+	_, ok := c.putEntry(eater, tok, states, now, until)
+	return ok
+}
+
+// putEntry is put, also returning the entry that holds the states (nil
+// when none does: refused, or an eater complete mode then knows has none).
+func (c *stateCache[S]) putEntry(eater string, tok Token, states []S, now, until time.Time) (*cacheEntry[S], bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	changes, ok := c.sinceLocked(tok)
 	if !ok {
-		return false
+		return nil, false
 	}
 	for _, inv := range changes {
 		if touches(inv.key, eater, states) {
-			return false
+			return nil, false
 		}
 	}
 	delete(c.dirty, eater)
 	if old := c.entries[eater]; old != nil {
 		c.unlinkLocked(eater, old)
+		c.releaseLocked(old)
 		delete(c.entries, eater)
 	}
 	if c.complete && len(states) == 0 && until.IsZero() {
-		return true // absent and clean: no listed orders
+		return nil, true // absent and clean: no listed orders
 	}
 	if len(c.entries) >= c.maxEntries {
 		c.lazyLocked()
@@ -177,11 +280,12 @@ func (c *stateCache[S]) put(eater string, tok Token, states []S, now, until time
 	if c.phoneRaceLocked(eater, states, now) {
 		expires = earliest(expires, now.Add(c.raceWindow))
 	}
-	c.entries[eater] = &cacheEntry[S]{states: states, expires: expires}
+	e := &cacheEntry[S]{states: states, expires: expires}
+	c.entries[eater] = e
 	for i := range states {
 		c.byOrder[states[i].OrderKey()] = eater
 	}
-	return true
+	return e, true
 }
 
 // phoneRaceLocked reports whether states hold a phone that may have been
@@ -274,6 +378,7 @@ func (c *stateCache[S]) install(tok Token, loaded map[string]*cacheEntry[S], pho
 		}
 	}
 	c.entries, c.byOrder, c.dirty, c.complete = loaded, byOrder, dirty, true
+	c.derivedBytes.Store(0) // the old entries are gone, the new ones hold none yet
 	return true
 }
 
@@ -375,6 +480,7 @@ func (c *stateCache[S]) size() int {
 func (c *stateCache[S]) dropLocked(eater string) {
 	if e := c.entries[eater]; e != nil {
 		c.unlinkLocked(eater, e)
+		c.releaseLocked(e)
 		delete(c.entries, eater)
 	}
 	if c.complete {
@@ -399,6 +505,7 @@ func (c *stateCache[S]) lazyLocked() {
 func (c *stateCache[S]) clearLocked() {
 	clear(c.entries)
 	clear(c.byOrder)
+	c.derivedBytes.Store(0)
 }
 
 // evictLocked drops about 1% of the entries, whichever the map's random
@@ -409,6 +516,7 @@ func (c *stateCache[S]) evictLocked() {
 	n := max(1, c.maxEntries/100)
 	for eater, e := range c.entries {
 		c.unlinkLocked(eater, e)
+		c.releaseLocked(e)
 		delete(c.entries, eater)
 		if n--; n == 0 {
 			return

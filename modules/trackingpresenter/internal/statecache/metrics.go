@@ -27,6 +27,10 @@ func registerMetrics[S State](reg prometheus.Registerer, c *stateCache[S]) error
 			Namespace: metrics.Namespace, Subsystem: "tracking", Name: "state_cache_entries",
 			Help: "Eaters whose tracking state this replica holds in memory.",
 		}, func() float64 { return float64(c.size()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: metrics.Namespace, Subsystem: "tracking", Name: "answer_memo_bytes",
+			Help: "Bytes of encoded answers (and their keys) the tracking cache's entries hold, served to polls and streams until the entry changes.",
+		}, func() float64 { return float64(c.derivedBytes.Load()) }),
 	} {
 		if err := reg.Register(col); err != nil {
 			return err

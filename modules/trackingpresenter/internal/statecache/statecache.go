@@ -113,9 +113,36 @@ func (c *Cache[S]) Begin() Token {
 
 // Put stores the eater's states a fill read at now since tok, unless a
 // change to them may have been committed meanwhile. An entry holding a
-// phone lives no longer than the phone. It reports whether it stored them.
-func (c *Cache[S]) Put(eater string, tok Token, states []S, now time.Time) bool {
-	return c.c.put(eater, tok, states, now, expiry(states))
+// phone lives no longer than the phone. It reports whether it stored
+// them, and the Ref of the entry holding them (for SetDerived).
+func (c *Cache[S]) Put(eater string, tok Token, states []S, now time.Time) (Ref[S], bool) {
+	e, ok := c.c.putEntry(eater, tok, states, now, expiry(states))
+	return Ref[S]{eater: eater, e: e}, ok
+}
+
+// Ref names the entry a Lookup (or Put) saw, so SetDerived attaches a
+// value to that entry and no other.
+type Ref[S State] struct {
+	eater string
+	e     *cacheEntry[S]
+}
+
+// Lookup is Get plus the value derived from the entry under key (see
+// SetDerived), nil when none is stored or it is no longer valid at now.
+// A value is dropped with its entry: by the change feed's invalidation, a
+// Put, the complete load's install, a reset, or eviction.
+func (c *Cache[S]) Lookup(eater, key string, now time.Time) ([]S, []byte, Ref[S], Result) {
+	states, b, e, res := c.c.lookup(eater, key, now)
+	return states, b, Ref[S]{eater: eater, e: e}, res
+}
+
+// SetDerived stores b, computed from the states of the entry ref names,
+// under key until until (zero: as long as the entry; it must not outlive
+// the time b changes by itself). It stores nothing, and reports false,
+// when that entry was replaced or dropped since (a change landed while b
+// was computed: b may show the old states), or when ref names no entry.
+func (c *Cache[S]) SetDerived(ref Ref[S], key string, b []byte, now, until time.Time) bool {
+	return c.c.setDerived(ref.eater, ref.e, key, b, now, until)
 }
 
 // Start runs the change feed, then the loader, until Stop; it does not
