@@ -21,7 +21,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
-	"github.com/eats/eats-orders-tracking/modules/pickeringest"
 	"github.com/eats/eats-orders-tracking/modules/tracking"
 	"github.com/eats/eats-orders-tracking/platform/postgres"
 )
@@ -128,6 +127,30 @@ const (
 	eventsPhone = "phone"
 )
 
+// pickerQueue is the picker events' River kind and queue (DESIGN §3.1).
+const pickerQueue = "eats_orders_tracking_picker_orders"
+
+// pickerEvent is a picker event's job args as a producer writes them
+// (DESIGN §3.1, snake_case): the producer's side of the contract, so the
+// benchmark sends what procaas sends rather than the service's own type.
+type pickerEvent struct {
+	EventType   tracking.EventType `json:"event_type"`
+	OrderNr     string             `json:"order_nr"`
+	OrderStatus string             `json:"order_status"`
+	PlaceID     string             `json:"place_id"`
+	PickerID    string             `json:"picker_id,omitempty"`
+	Forwarding  *forwarding        `json:"customer_picker_phone_forwarding,omitempty"`
+	CreatedAt   time.Time          `json:"created_at"`
+}
+
+type forwarding struct {
+	Phone     string    `json:"phone"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (pickerEvent) Kind() string                 { return pickerQueue }
+func (pickerEvent) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: pickerQueue} }
+
 // generator inserts picker events as River jobs with an insert-only River
 // client, as a producer would (the client notifies the service's workers).
 type generator struct {
@@ -167,7 +190,7 @@ type event struct {
 // one eater the later always wins.
 func (g *generator) next() (event, bool) {
 	for range 100 {
-		e := 1 + rand.IntN(g.eaters)
+		e := 1 + rand.IntN(g.eaters) //nolint:gosec // which eater gets an event needs no secure randomness
 		if g.kind == eventsSwap && g.count[e] >= g.swaps {
 			continue
 		}
@@ -182,14 +205,14 @@ func (g *generator) next() (event, bool) {
 	return event{}, false
 }
 
-func (g *generator) args(ev event) pickeringest.PickerOrderArgs {
-	a := pickeringest.PickerOrderArgs{OrderNr: orderNr(ev.eater), OrderStatus: "picking", PlaceID: "40", CreatedAt: ev.createdAt}
+func (g *generator) args(ev event) pickerEvent {
+	a := pickerEvent{OrderNr: orderNr(ev.eater), OrderStatus: "picking", PlaceID: "40", CreatedAt: ev.createdAt}
 	if g.kind == eventsSwap {
 		a.EventType, a.PickerID = tracking.EventStatusChange, pickerID(ev.eater, ev.j)
 		return a
 	}
 	a.EventType, a.PickerID = tracking.EventPickerPhoneForwardingReady, pickerID(ev.eater, 0)
-	a.CustomerPickerPhoneForwarding = &pickeringest.Forwarding{
+	a.Forwarding = &forwarding{
 		Phone: fmt.Sprintf("%s%08d", phonePrefix, ev.j), ExpiresAt: g.expires.Add(time.Duration(ev.j) * time.Millisecond)}
 	return a
 }
@@ -426,51 +449,49 @@ func (s *streamSet) close() {
 }
 
 // poller is the polling phase: every eater polls every interval, the
-// eaters' first polls spread evenly over the first interval, through one
-// keep-alive pool (as a gateway in front would).
+// eaters' polls spread evenly over it, through one keep-alive pool (as a
+// gateway in front would). A scheduler hands due eaters to a few workers
+// every pollTick: cheaper for this process, which shares the machine with
+// the service, than a goroutine and a timer per eater.
 type poller struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	lat    []time.Duration
 	failed atomic.Int64
+	late   atomic.Int64 // polls that found every worker busy
 	start  time.Time
 }
+
+const (
+	pollTick    = time.Millisecond
+	pollWorkers = 64
+)
 
 type pollResult struct {
 	rps    float64
 	lat    []time.Duration
 	failed int64
+	late   int64
 }
 
 func startPolling(url string, eaters int, every time.Duration, t *tracker) *poller {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &poller{cancel: cancel, start: time.Now()}
 	client := &http.Client{Transport: &http.Transport{
-		MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, DisableCompression: true, IdleConnTimeout: time.Minute,
+		MaxIdleConns: pollWorkers, MaxIdleConnsPerHost: pollWorkers, DisableCompression: true, IdleConnTimeout: time.Minute,
 	}, Timeout: 10 * time.Second}
-	for e := 1; e <= eaters; e++ {
-		offset := time.Duration(int64(every) * int64(e-1) / int64(eaters))
-		p.wg.Go(func() {
+	due := make(chan int, pollWorkers)
+	var workers sync.WaitGroup
+	for range pollWorkers {
+		workers.Go(func() {
 			var lat []time.Duration
-			defer func() {
-				p.mu.Lock()
-				p.lat = append(p.lat, lat...)
-				p.mu.Unlock()
-			}()
-			for next := p.start.Add(offset); ; next = next.Add(every) {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(time.Until(next)):
-				}
+			for e := range due {
 				sent := time.Now()
 				body, err := getTracking(client, url, e)
 				now := time.Now()
 				if err != nil {
-					if ctx.Err() == nil {
-						p.failed.Add(1)
-					}
+					p.failed.Add(1)
 					continue
 				}
 				lat = append(lat, now.Sub(sent))
@@ -478,17 +499,44 @@ func startPolling(url string, eaters int, every time.Duration, t *tracker) *poll
 					t.seen(e, k, now)
 				}
 			}
+			p.mu.Lock()
+			p.lat = append(p.lat, lat...)
+			p.mu.Unlock()
 		})
 	}
+	p.wg.Go(func() {
+		defer func() { close(due); workers.Wait() }()
+		// Eater e (1-based) polls at start + (e-1)·every/eaters, then
+		// every interval after.
+		sent := 0
+		tick := time.NewTicker(pollTick)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				upTo := int(int64(now.Sub(p.start)) * int64(eaters) / int64(every))
+				for ; sent <= upTo; sent++ {
+					select {
+					case due <- sent%eaters + 1:
+					default:
+						p.late.Add(1)
+						due <- sent%eaters + 1
+					}
+				}
+			}
+		}
+	})
 	return p
 }
 
-// stop ends the pollers. The requests and their rate are those of the
+// stop ends the polling. The requests and their rate are those of the
 // whole phase: the measured window and the grace after it.
 func (p *poller) stop() pollResult {
 	p.cancel()
 	p.wg.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return pollResult{rps: float64(len(p.lat)) / time.Since(p.start).Seconds(), lat: p.lat, failed: p.failed.Load()}
+	return pollResult{rps: float64(len(p.lat)) / time.Since(p.start).Seconds(), lat: p.lat, failed: p.failed.Load(), late: p.late.Load()}
 }

@@ -4,11 +4,12 @@
 //
 // It builds the service from the working tree, re-creates and migrates a
 // database, seeds -streams eaters with one retail order each in P1 (picking,
-// the picker named, no phone yet), and runs `serve` as a subprocess with
-// the stream bounds raised (the fd limit is raised here first, so the child
-// inherits it). Then, after a warm-up poll of every eater and a baseline
-// with no streams, each round:
+// the picker named, no phone yet). Each round runs `serve` as a fresh
+// subprocess with the stream bounds raised (the fd limit is raised here
+// first, so the child inherits it) and:
 //
+//  0. polls every eater once (warm-up), then measures the service idle
+//     without streams: CPU over -idle, heap after GC and RSS (the baseline);
 //  1. opens one stream per eater and waits until every stream has its
 //     first frame;
 //  2. idle: the service's CPU over -idle (from /proc/<pid>/stat), then its
@@ -24,7 +25,7 @@
 //     -poll-every (spread evenly) for -d while the same rate of events is
 //     inserted: the service's CPU, the requests' latency, insert → seen.
 //
-// Medians of the rounds go to -out under "## bench:stream". Run it from the
+// Per stream = (with − without streams) / -streams, per round. Medians of the rounds go to -out under "## bench:stream". Run it from the
 // repository root.
 package main
 
@@ -61,6 +62,7 @@ type options struct {
 	rounds    int
 	events    string
 	out       string
+	heapProf  string
 }
 
 func main() {
@@ -75,6 +77,7 @@ func main() {
 	flag.DurationVar(&o.grace, "grace", 5*time.Second, "after the events stop, how long their frames (or polls) may still arrive")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds (streams idle, streams with events, polling with events)")
 	flag.StringVar(&o.events, "events", eventsSwap, "what each event is: swap (a STATUS_CHANGE naming the eater's next picker, who has a phone) or phone (a new phone for the current picker)")
+	flag.StringVar(&o.heapProf, "heap-profile", "", "also save the service's heap profile (after GC) with the streams open, of the last round, to this file (go tool pprof -sample_index=inuse_space BIN FILE)")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "where to write the results")
 	flag.Parse()
 	if o.events != eventsSwap && o.events != eventsPhone {
@@ -95,12 +98,12 @@ func main() {
 // also stops Go from restoring the original limit in children, so the
 // service inherits it: it holds one socket per stream, as does this
 // process.
-func raiseNofile(need int) error {
+func raiseNofile(need uint64) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return fmt.Errorf("getrlimit NOFILE: %w", err)
 	}
-	if lim.Max < uint64(need) {
+	if lim.Max < need {
 		return fmt.Errorf("the hard fd limit (%d) is below the %d this run needs: raise it (ulimit -Hn) or pass a smaller -streams", lim.Max, need)
 	}
 	lim.Cur = lim.Max
@@ -111,7 +114,7 @@ func raiseNofile(need int) error {
 }
 
 func run(o options) error {
-	if err := raiseNofile(o.streams + 2000); err != nil {
+	if err := raiseNofile(uint64(o.streams) + 2000); err != nil { //nolint:gosec // -streams is checked positive in main
 		return err
 	}
 	ctx := context.Background()
@@ -159,93 +162,122 @@ func run(o options) error {
 		return err
 	}
 
-	svc := command(bin, "serve")
-	svc.Env = env
-	if err := svc.Start(); err != nil {
-		return fmt.Errorf("start the service: %w", err)
-	}
-	defer func() { _ = svc.Process.Signal(os.Interrupt); _ = svc.Wait() }()
-	base := "http://" + addr
-	if err := waitUp(base + "/readyz"); err != nil {
-		return err
-	}
-	pid := svc.Process.Pid
 	gen, err := newGenerator(o.dbURL, o.events, o.streams, swaps)
 	if err != nil {
 		return err
 	}
 	defer gen.close()
-	track := newTracker(o.streams)
-
-	step("warm-up: one poll per eater, each must show P1")
-	if err := warm(base+trackingPath, o.streams); err != nil {
-		return err
-	}
-	time.Sleep(2 * time.Second)
+	b := &bench{opts: o, bin: bin, env: env, token: token, base: "http://" + addr, gen: gen, track: newTracker(o.streams)}
 	rep := report{opts: o, cpus: runtime.NumCPU(), load: [2]string{loadAvg(), ""}, date: time.Now().UTC()}
-	step("baseline: no streams, idle " + o.idle.String())
-	if rep.baseCPU, err = cpuOver(pid, o.idle, nil); err != nil {
-		return err
-	}
-	if rep.baseMem, err = memory(base, token, pid); err != nil {
-		return err
-	}
-	fmt.Printf("  CPU %.3f cores; %s\n", rep.baseCPU.service, rep.baseMem)
-
 	for r := 1; r <= o.rounds; r++ {
-		var rd round
-		step(fmt.Sprintf("round %d/%d: open %d streams", r, o.rounds, o.streams))
-		s, err := openStreams(base+trackingPath+"/stream", o.streams, track)
+		rd, err := b.round(r)
 		if err != nil {
 			return err
 		}
-		rd.opened = s.openedIn
-		step("idle " + o.idle.String())
-		if rd.idleCPU, err = cpuOver(pid, o.idle, nil); err != nil {
-			s.close()
-			return err
-		}
-		if rd.mem, err = memory(base, token, pid); err != nil {
-			s.close()
-			return err
-		}
-		fmt.Printf("  CPU %.3f cores; %s\n", rd.idleCPU.service, rd.mem)
-
-		step(fmt.Sprintf("streams: %d events/s for %s", o.rate, o.duration))
-		framesBefore := s.frames.Load()
-		rd.streamCPU, err = cpuOver(pid, o.duration, func(ctx context.Context) error { return gen.run(ctx, o.rate, track) })
-		if err == nil {
-			rd.streamLat, rd.streamMissing = track.drain(o.grace)
-		}
-		rd.streamFrames = s.frames.Load() - framesBefore
-		rd.ended = s.ended.Load()
-		s.close()
-		if err != nil {
-			return err
-		}
-		fmt.Printf("  CPU %.3f cores; insert→frame %s; no frame %d; streams ended by the server %d\n",
-			rd.streamCPU.service, summary(rd.streamLat), rd.streamMissing, rd.ended)
-
-		time.Sleep(2 * time.Second)
-		step(fmt.Sprintf("polling: %d eaters every %s, %d events/s for %s", o.streams, o.pollEvery, o.rate, o.duration))
-		p := startPolling(base+trackingPath, o.streams, o.pollEvery, track)
-		rd.pollCPU, err = cpuOver(pid, o.duration, func(ctx context.Context) error { return gen.run(ctx, o.rate, track) })
-		if err == nil {
-			rd.pollSeen, rd.pollMissing = track.drain(max(o.grace, 2*o.pollEvery))
-		}
-		rd.poll = p.stop()
-		if err != nil {
-			return err
-		}
-		fmt.Printf("  CPU %.3f cores; %.0f req/s, request %s, %d failed; insert→seen %s; not seen %d\n",
-			rd.pollCPU.service, rd.poll.rps, summary(rd.poll.lat), rd.poll.failed, summary(rd.pollSeen), rd.pollMissing)
 		rep.rounds = append(rep.rounds, rd)
-		time.Sleep(2 * time.Second)
 	}
 	rep.load[1] = loadAvg()
 	text := rep.markdown()
 	fmt.Println(text)
 	return writeSection(o.out, "## bench:stream", text)
+}
+
+// bench is what the rounds share: the binary and its environment, the
+// event generator and the tracker (event numbers go on across rounds).
+type bench struct {
+	opts        options
+	bin         string
+	env         []string
+	token, base string
+	gen         *generator
+	track       *tracker
+}
+
+// round runs one round on a service process of its own, so its memory
+// without and with streams is not that of a process an earlier round
+// grew (the runtime returns freed memory to the OS only slowly).
+func (b *bench) round(r int) (rd round, err error) {
+	o := b.opts
+	step(fmt.Sprintf("round %d/%d: start the service", r, o.rounds))
+	svc := command(b.bin, "serve")
+	svc.Env = b.env
+	if err := svc.Start(); err != nil {
+		return rd, fmt.Errorf("start the service: %w", err)
+	}
+	defer func() {
+		_ = svc.Process.Signal(os.Interrupt)
+		if werr := svc.Wait(); werr != nil && err == nil {
+			err = fmt.Errorf("the service exited: %w", werr)
+		}
+	}()
+	if err := waitUp(b.base + "/readyz"); err != nil {
+		return rd, err
+	}
+	pid := svc.Process.Pid
+	// The seed puts every eater in P1; later rounds find what the earlier
+	// events left.
+	step("warm-up: one poll per eater")
+	if err := warm(b.base+trackingPath, o.streams, r == 1); err != nil {
+		return rd, err
+	}
+	time.Sleep(2 * time.Second)
+	step("baseline: no streams, idle " + o.idle.String())
+	if rd.baseCPU, err = cpuOver(pid, o.idle, nil); err != nil {
+		return rd, err
+	}
+	if rd.baseMem, err = memory(b.base, b.token, pid); err != nil {
+		return rd, err
+	}
+	fmt.Printf("  CPU %.3f cores; %s\n", rd.baseCPU.service, rd.baseMem)
+
+	step(fmt.Sprintf("open %d streams", o.streams))
+	s, err := openStreams(b.base+trackingPath+"/stream", o.streams, b.track)
+	if err != nil {
+		return rd, err
+	}
+	defer s.close() // idempotent: the polling phase closes them first
+	rd.opened = s.openedIn
+	step("idle " + o.idle.String())
+	if rd.idleCPU, err = cpuOver(pid, o.idle, nil); err != nil {
+		return rd, err
+	}
+	if rd.mem, err = memory(b.base, b.token, pid); err != nil {
+		return rd, err
+	}
+	fmt.Printf("  CPU %.3f cores; %s\n", rd.idleCPU.service, rd.mem)
+	if o.heapProf != "" && r == o.rounds {
+		if err := saveHeapProfile(b.base, b.token, o.heapProf); err != nil {
+			return rd, err
+		}
+	}
+
+	step(fmt.Sprintf("streams: %d events/s for %s", o.rate, o.duration))
+	framesBefore := s.frames.Load()
+	rd.streamCPU, err = cpuOver(pid, o.duration, func(ctx context.Context) error { return b.gen.run(ctx, o.rate, b.track) })
+	if err != nil {
+		return rd, err
+	}
+	rd.streamLat, rd.streamMissing = b.track.drain(o.grace)
+	rd.streamFrames = s.frames.Load() - framesBefore
+	rd.ended = s.ended.Load()
+	s.close()
+	fmt.Printf("  CPU %.3f cores (generator %.2f); insert→frame %s; no frame %d; streams ended by the server %d\n",
+		rd.streamCPU.service, rd.streamCPU.generator, summary(rd.streamLat), rd.streamMissing, rd.ended)
+
+	time.Sleep(2 * time.Second)
+	step(fmt.Sprintf("polling: %d eaters every %s, %d events/s for %s", o.streams, o.pollEvery, o.rate, o.duration))
+	p := startPolling(b.base+trackingPath, o.streams, o.pollEvery, b.track)
+	rd.pollCPU, err = cpuOver(pid, o.duration, func(ctx context.Context) error { return b.gen.run(ctx, o.rate, b.track) })
+	if err == nil {
+		rd.pollSeen, rd.pollMissing = b.track.drain(max(o.grace, 2*o.pollEvery))
+	}
+	rd.poll = p.stop()
+	if err != nil {
+		return rd, err
+	}
+	fmt.Printf("  CPU %.3f cores (generator %.2f); %.0f req/s, request %s, %d failed, %d sent late; insert→seen %s; not seen %d\n",
+		rd.pollCPU.service, rd.pollCPU.generator, rd.poll.rps, summary(rd.poll.lat), rd.poll.failed, rd.poll.late, summary(rd.pollSeen), rd.pollMissing)
+	return rd, nil
 }
 
 func step(s string) { fmt.Printf("== %s (%s)\n", s, time.Now().Format(time.TimeOnly)) }
@@ -262,10 +294,10 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// warm polls every eater once (so the answers a stream's first frame
-// serves are built before the baseline) and checks the seed: each eater
-// must be in P1, or the events would not change the answer.
-func warm(url string, eaters int) error {
+// warm polls every eater once, so the answers a stream's first frame
+// serves are built before the baseline. With p1 it checks the seed: each
+// eater must be in P1, or the events would not change the answer.
+func warm(url string, eaters int, p1 bool) error {
 	next := make(chan int)
 	errs := make(chan error, 16)
 	for range 16 {
@@ -277,7 +309,7 @@ func warm(url string, eaters int) error {
 				}
 				var body []byte
 				body, err = getTracking(http.DefaultClient, url, e)
-				if err == nil && !strings.Contains(string(body), `"picker_contact_us"`) {
+				if err == nil && p1 && !strings.Contains(string(body), `"picker_contact_us"`) {
 					err = fmt.Errorf("eater %d is not in P1 (picker_contact_us): %.300s", e, body)
 				}
 			}

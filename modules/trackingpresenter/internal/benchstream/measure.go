@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -34,21 +35,30 @@ func cpuTicks(pid string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The command name (field 2) may hold spaces: count from after it.
-	s := string(b)
+	n, err := statTicks(string(b))
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%s/stat: %w", pid, err)
+	}
+	return n, nil
+}
+
+// statTicks is utime+stime of a /proc/<pid>/stat line.
+func statTicks(s string) (int64, error) {
+	// The command name (field 2) may hold spaces and ')': count from
+	// after its last ')'.
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%s/stat: no ')' in %q", pid, s)
+		return 0, fmt.Errorf("no ')' in %q", s)
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%s/stat: %d fields after the name", pid, len(f))
+		return 0, fmt.Errorf("%d fields after the name, want at least 13", len(f))
 	}
 	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
 	u, err1 := strconv.ParseInt(f[11], 10, 64)
 	k, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%s/stat: utime/stime: %w", pid, err)
+		return 0, fmt.Errorf("utime/stime: %w", err)
 	}
 	return u + k, nil
 }
@@ -123,8 +133,11 @@ func memory(base, token string, pid int) (memSample, error) {
 			}
 		}
 		resp.Body.Close()
+		if err := sc.Err(); err != nil {
+			return m, fmt.Errorf("pprof heap: reading: %w", err)
+		}
 		if resp.StatusCode != http.StatusOK || m.heapAlloc == 0 {
-			return m, fmt.Errorf("pprof heap: %s, HeapAlloc not found (%v)", resp.Status, sc.Err())
+			return m, fmt.Errorf("pprof heap: %s, no HeapAlloc in the answer", resp.Status)
 		}
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -149,14 +162,18 @@ func memory(base, token string, pid int) (memSample, error) {
 // The helpers below are small copies of benchtracking's (that command is
 // a main package; a shared package would move code another branch edits).
 
-// loadAvg is the 1-minute load average: the machine is shared, so the
-// report says how busy it was.
+// loadAvg is the 1-, 5- and 15-minute load averages, as uptime prints
+// them: the machine is shared, so the report says how busy it was.
 func loadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return "?"
 	}
-	return strings.Fields(string(b))[0]
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], ", ")
 }
 
 func freeAddr() string {
@@ -231,4 +248,27 @@ func writeSection(path, heading, section string) error {
 		text = text[:start] + section + "\n" + rest
 	}
 	return os.WriteFile(path, []byte(strings.TrimRight(text, "\n")+"\n"), 0o644)
+}
+
+// saveHeapProfile writes the service's heap profile, taken after a GC.
+func saveHeapProfile(base, token, path string) error {
+	req, _ := http.NewRequest(http.MethodGet, base+"/debug/pprof/heap?gc=1", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("pprof heap: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof heap: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile %s: %w", path, err)
+	}
+	return f.Close()
 }
