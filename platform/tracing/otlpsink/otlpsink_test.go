@@ -81,7 +81,7 @@ func TestWhatIsNotAnExportIsRefused(t *testing.T) {
 	t.Parallel()
 	sink := start(t)
 	post := func(url, ctype string, body []byte) int {
-		resp, err := http.Post(url, ctype, bytes.NewReader(body))
+		resp, err := http.Post(url, ctype, bytes.NewReader(body)) //nolint:gosec // the sink on loopback this test started
 		require.NoError(t, err)
 		require.NoError(t, resp.Body.Close())
 		return resp.StatusCode

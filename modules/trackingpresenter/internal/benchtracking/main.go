@@ -52,6 +52,7 @@ type options struct {
 	out      string
 	skipSeed bool
 	floorMax int
+	tracing  bool
 }
 
 func main() {
@@ -75,6 +76,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "where to write the results")
 	flag.BoolVar(&o.skipSeed, "skip-seed", false, "reuse the database as seeded by a previous run")
 	flag.IntVar(&o.floorMax, "floor-conns", 20, "the floor's pool size (the service's DATABASE_MAX_CONNS default)")
+	flag.BoolVar(&o.tracing, "tracing", false, "also measure the service with tracing on at 10% and always-on (tracing.go); writes \""+tracingHeading+"\" instead of \"## bench:tracking\"")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:tracking:", err)
@@ -135,6 +137,15 @@ func run(o options) error {
 	if err := waitUp("http://"+svcAddr+"/readyz", floorURL); err != nil {
 		return err
 	}
+	var traced []*tracedService
+	if o.tracing {
+		step("start the service with tracing at " + fmt.Sprint(len(tracingSamplers)) + " samplers")
+		var stop func()
+		if traced, stop, err = startTraced(bin, svcCmd.Env); err != nil {
+			return err
+		}
+		defer stop()
+	}
 	step("check both answer the same orders")
 	if err := sameOrders(floorURL, svcURL, o.eaters); err != nil {
 		return err
@@ -149,7 +160,7 @@ func run(o options) error {
 	}
 	if o.warmup > 0 {
 		step("warm-up " + o.warmup.String() + " each")
-		for _, target := range []string{floorURL, svcURL} {
+		for _, target := range append([]string{floorURL, svcURL}, tracedURLs(traced)...) {
 			if _, err := runWrk(wrkArgs(o.warmup, target)); err != nil {
 				return err
 			}
@@ -160,6 +171,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	markSpans(traced)
 	var floorRuns, svcRuns []wrkResult
 	for r := 1; r <= o.rounds; r++ {
 		step(fmt.Sprintf("round %d/%d", r, o.rounds))
@@ -174,6 +186,9 @@ func run(o options) error {
 		fmt.Printf("  floor    %8.0f req/s  p50 %-8s p99 %s  (load %s)\n", f.rps, f.p50.Round(10*time.Microsecond), f.p99.Round(10*time.Microsecond), loadAvg())
 		fmt.Printf("  endpoint %8.0f req/s  p50 %-8s p99 %s  (load %s)\n", s.rps, s.p50.Round(10*time.Microsecond), s.p99.Round(10*time.Microsecond), loadAvg())
 		floorRuns, svcRuns = append(floorRuns, f), append(svcRuns, s)
+		if err := runTraced(traced, func(target string) []string { return wrkArgs(o.duration, target) }); err != nil {
+			return err
+		}
 	}
 	hits1, err := cacheCounts("http://" + svcAddr + "/metrics")
 	if err != nil {
@@ -183,6 +198,14 @@ func run(o options) error {
 		wrkCmd: strings.Replace("wrk "+strings.Join(wrkArgs(o.duration, "<url>"), " "), script, "eaters.lua", 1)}
 	text := rep.markdown()
 	fmt.Println(text)
+	if o.tracing { // the extra instances and runs change the conditions: bench:tracking's own figures stay
+		if err := settleSpans(traced); err != nil {
+			return err
+		}
+		text = tracingMarkdown(o, svcRuns, traced, rep.wrkCmd, rep.load)
+		fmt.Println(text)
+		return writeSection(o.out, tracingHeading, text)
+	}
 	return writeSection(o.out, "## bench:tracking", text)
 }
 
