@@ -137,11 +137,11 @@ func run(o options) error {
 	if err := waitUp("http://"+svcAddr+"/readyz", floorURL); err != nil {
 		return err
 	}
-	var traced []*tracedService
+	var traced *tracingBench
 	if o.tracing {
 		step("start the service with tracing at " + fmt.Sprint(len(tracingSamplers)) + " samplers")
 		var stop func()
-		if traced, stop, err = startTraced(bin, svcCmd.Env); err != nil {
+		if traced, stop, err = startTraced(bin, svcCmd.Env, svcCmd.Process.Pid); err != nil {
 			return err
 		}
 		defer stop()
@@ -160,7 +160,7 @@ func run(o options) error {
 	}
 	if o.warmup > 0 {
 		step("warm-up " + o.warmup.String() + " each")
-		for _, target := range append([]string{floorURL, svcURL}, tracedURLs(traced)...) {
+		for _, target := range append([]string{floorURL, svcURL}, traced.urls()...) {
 			if _, err := runWrk(wrkArgs(o.warmup, target)); err != nil {
 				return err
 			}
@@ -171,7 +171,9 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	markSpans(traced)
+	if err := traced.mark(); err != nil {
+		return err
+	}
 	var floorRuns, svcRuns []wrkResult
 	for r := 1; r <= o.rounds; r++ {
 		step(fmt.Sprintf("round %d/%d", r, o.rounds))
@@ -186,7 +188,7 @@ func run(o options) error {
 		fmt.Printf("  floor    %8.0f req/s  p50 %-8s p99 %s  (load %s)\n", f.rps, f.p50.Round(10*time.Microsecond), f.p99.Round(10*time.Microsecond), loadAvg())
 		fmt.Printf("  endpoint %8.0f req/s  p50 %-8s p99 %s  (load %s)\n", s.rps, s.p50.Round(10*time.Microsecond), s.p99.Round(10*time.Microsecond), loadAvg())
 		floorRuns, svcRuns = append(floorRuns, f), append(svcRuns, s)
-		if err := runTraced(traced, func(target string) []string { return wrkArgs(o.duration, target) }); err != nil {
+		if err := traced.run(func(target string) []string { return wrkArgs(o.duration, target) }); err != nil {
 			return err
 		}
 	}
@@ -199,10 +201,10 @@ func run(o options) error {
 	text := rep.markdown()
 	fmt.Println(text)
 	if o.tracing { // the extra instances and runs change the conditions: bench:tracking's own figures stay
-		if err := settleSpans(traced); err != nil {
+		if err := traced.settle(); err != nil {
 			return err
 		}
-		text = tracingMarkdown(o, svcRuns, traced, rep.wrkCmd, rep.load)
+		text = traced.markdown(o, svcRuns, rep.wrkCmd, rep.load)
 		fmt.Println(text)
 		return writeSection(o.out, tracingHeading, text)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,31 +23,66 @@ var tracingSamplers = []struct{ name, sampler, arg string }{
 	{"always", "parentbased_always_on", ""},
 }
 
+// tracingBench is -tracing: the plain endpoint ("off") and one more
+// instance of the service per sampler. A nil *tracingBench (no -tracing)
+// does nothing, so main calls it unconditionally.
+type tracingBench struct {
+	off    procCPU
+	traced []*tracedService
+}
+
 // tracedService is the service with tracing on at one sampler, exporting
 // over OTLP/HTTP to its own sink in this process, so the spans it sent
 // prove it traced.
 type tracedService struct {
-	name, sampler, arg string
-	url                string // the tracking endpoint
-	sink               *otlpsink.Sink
-	runs               []wrkResult
-	before, during     otlpsink.Stats
+	name           string
+	url            string // the tracking endpoint
+	sink           *otlpsink.Sink
+	runs           []wrkResult
+	before, during otlpsink.Stats
+	cpu            procCPU
+}
+
+// procCPU is a process's CPU time (user + system) over the measured
+// rounds. Throughput follows whatever else the shared machine runs; the
+// service's own CPU per request much less so.
+type procCPU struct {
+	pid         int
+	start, used time.Duration
+}
+
+// cpuTime reads utime + stime from /proc/<pid>/stat (Linux; clock ticks of
+// 1/100 s, the USER_HZ every Linux build exposes).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("CPU time of the service (pid %d): %w", pid, err)
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("CPU time of the service (pid %d): short /proc stat %q", pid, b)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("CPU time of the service (pid %d): %w", pid, err)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 // startTraced starts one service per sampler on the same database as the
-// plain endpoint, with the same environment plus the OTLP variables.
-// They run beside it for the whole benchmark (each loads its own cache
-// first), idle while another one is measured.
-func startTraced(bin string, env []string) ([]*tracedService, func(), error) {
+// plain endpoint (process offPID), with its environment plus the OTLP
+// variables. They run beside it for the whole benchmark (each loads its own
+// cache first), idle while another one is measured.
+func startTraced(bin string, env []string, offPID int) (*tracingBench, func(), error) {
 	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
 		if os.Getenv(name) != "" {
 			return nil, nil, fmt.Errorf("-tracing: %s is set here, so the plain endpoint (\"off\") would trace too: unset it", name)
 		}
 	}
-	var (
-		traced []*tracedService
-		stops  []func()
-	)
+	tb := &tracingBench{off: procCPU{pid: offPID}}
+	var stops []func()
 	stop := func() {
 		for _, f := range slices.Backward(stops) {
 			f()
@@ -71,39 +107,59 @@ func startTraced(bin string, env []string) ([]*tracedService, func(), error) {
 			return nil, nil, fmt.Errorf("start the service with tracing %s: %w", s.name, err)
 		}
 		stops = append(stops, func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
-		traced = append(traced, &tracedService{name: s.name, sampler: s.sampler, arg: s.arg, sink: sink,
+		tb.traced = append(tb.traced, &tracedService{name: s.name, sink: sink, cpu: procCPU{pid: cmd.Process.Pid},
 			url: "http://" + addr + "/eats/v1/eats-orders-tracking/v1/tracking"})
 		if err := waitUp("http://" + addr + "/readyz"); err != nil {
 			stop()
 			return nil, nil, fmt.Errorf("the service with tracing %s: %w", s.name, err)
 		}
 	}
-	return traced, stop, nil
+	return tb, stop, nil
 }
 
-func tracedURLs(traced []*tracedService) []string {
+// urls are the traced instances' tracking endpoints.
+func (tb *tracingBench) urls() []string {
+	if tb == nil {
+		return nil
+	}
 	var urls []string
-	for _, t := range traced {
+	for _, t := range tb.traced {
 		urls = append(urls, t.url)
 	}
 	return urls
 }
 
-// markSpans notes the sinks' counters before the measured rounds, once
-// the warm-up's last batch has arrived.
-func markSpans(traced []*tracedService) {
-	if len(traced) > 0 {
-		time.Sleep(batchDelay)
+// batchDelay covers the SDK's export schedule (OTEL_BSP_SCHEDULE_DELAY,
+// 5 s by default): a run's last spans reach the sink within it.
+const batchDelay = 6 * time.Second
+
+// mark notes the sinks' counters and the services' CPU time before the
+// measured rounds, once the warm-up's last batch has arrived.
+func (tb *tracingBench) mark() error {
+	if tb == nil {
+		return nil
 	}
-	for _, t := range traced {
+	time.Sleep(batchDelay)
+	var err error
+	if tb.off.start, err = cpuTime(tb.off.pid); err != nil {
+		return err
+	}
+	for _, t := range tb.traced {
 		t.before = t.sink.Stats()
+		if t.cpu.start, err = cpuTime(t.cpu.pid); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
-// runTraced measures each traced service once, right after the plain
-// endpoint in the same round.
-func runTraced(traced []*tracedService, args func(target string) []string) error {
-	for _, t := range traced {
+// run measures each traced instance once, right after the plain endpoint
+// in the same round.
+func (tb *tracingBench) run(args func(target string) []string) error {
+	if tb == nil {
+		return nil
+	}
+	for _, t := range tb.traced {
 		r, err := runWrk(args(t.url))
 		if err != nil {
 			return fmt.Errorf("tracing %s: %w", t.name, err)
@@ -114,31 +170,47 @@ func runTraced(traced []*tracedService, args func(target string) []string) error
 	return nil
 }
 
-// batchDelay covers the SDK's export schedule (OTEL_BSP_SCHEDULE_DELAY,
-// 5 s by default): the last round's spans reach the sink within it.
-const batchDelay = 6 * time.Second
-
-// settleSpans waits for the last batch and reads what each sink received
-// since markSpans; a traced service whose sink got nothing was not
-// tracing, and its figures would pass for "no cost".
-func settleSpans(traced []*tracedService) error {
+// settle waits for the last batch and reads what each sink received and
+// each service spent since mark. A traced instance whose sink got nothing
+// was not tracing, and its figures would pass for "no cost".
+func (tb *tracingBench) settle() error {
+	end := func(c *procCPU) error {
+		now, err := cpuTime(c.pid)
+		c.used = now - c.start
+		return err
+	}
+	if err := end(&tb.off); err != nil { // before the wait: the traced ones idle through it too
+		return err
+	}
 	time.Sleep(batchDelay)
 	var errs []error
-	for _, t := range traced {
+	for _, t := range tb.traced {
 		t.during = t.sink.Stats().Sub(t.before)
 		if t.during.Spans == 0 {
 			errs = append(errs, fmt.Errorf("tracing %s: the sink received no spans during the rounds: the service did not trace", t.name))
 		}
+		errs = append(errs, end(&t.cpu))
 	}
 	return errors.Join(errs...)
 }
 
-// tracingMarkdown is the section: the plain endpoint is "off".
-func tracingMarkdown(o options, off []wrkResult, traced []*tracedService, wrkCmd string, load [2]string) string {
+func totalRequests(runs []wrkResult) int {
+	n := 0
+	for _, w := range runs {
+		n += w.requests
+	}
+	return n
+}
+
+// markdown is the section; off is the plain endpoint's runs.
+func (tb *tracingBench) markdown(o options, off []wrkResult, wrkCmd string, load [2]string) string {
 	rps := func(w wrkResult) float64 { return w.rps }
 	p99 := func(w wrkResult) float64 { return float64(w.p99) }
 	ms := func(ns float64) string { return fmt.Sprintf("%.2f ms", ns/1e6) }
-	offRPS, offP99 := median(off, rps), median(off, p99)
+	perReq := func(c procCPU, runs []wrkResult) float64 {
+		return float64(c.used.Microseconds()) / float64(max(1, totalRequests(runs)))
+	}
+	offRPS, offP99, offCPU := median(off, rps), median(off, p99), perReq(tb.off, off)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", tracingHeading)
 	fmt.Fprintf(&b, "Run %s on %d CPUs (`go tool task bench:tracing`, i.e. benchtracking `-tracing`): the bench:tracking database and load "+
@@ -146,30 +218,26 @@ func tracingMarkdown(o options, off []wrkResult, traced []*tracedService, wrkCmd
 		"and with `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` set, at `OTEL_TRACES_SAMPLER=parentbased_traceidratio` `OTEL_TRACES_SAMPLER_ARG=0.1` (10%%) "+
 		"and at `parentbased_always_on` (the SDK's default). Each traced instance exports OTLP/HTTP protobuf to its own sink on loopback "+
 		"(platform/tracing/otlpsink, in the driver's process: it decodes and counts, keeps nothing). A %s warm-up each, then %d rounds of "+
-		"floor, off, 10%%, always; medians of the rounds. Spans are what each sink received from the first round to %s after the last (the SDK exports every 5 s).\n\n",
+		"floor, off, 10%%, always; medians of the rounds. Spans are what each sink received from the first round to %s after the last "+
+		"(the SDK exports every 5 s). CPU per request is the service process's user + system time over all rounds (it idles while the others run) "+
+		"divided by the requests it answered: less sensitive to the machine's other load than requests/s.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), o.orders, o.eaters, wrkCmd, o.warmup, o.rounds, batchDelay)
-	fmt.Fprintf(&b, "| tracing | requests/s | loss vs off | p99 | p99 vs off | spans received | spans per request | export bytes |\n|---|---|---|---|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| off | %.0f | — | %s | — | — | — | — |\n", offRPS, ms(offP99))
+	fmt.Fprintf(&b, "| tracing | requests/s | loss vs off | p99 | p99 vs off | CPU per request | vs off | spans received | spans per request | export bytes |\n"+
+		"|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| off | %.0f | — | %s | — | %.1f µs | — | — | — | — |\n", offRPS, ms(offP99), offCPU)
 	var loss10 float64
-	for _, t := range traced {
-		r, p := median(t.runs, rps), median(t.runs, p99)
+	for _, t := range tb.traced {
+		r, p, c := median(t.runs, rps), median(t.runs, p99), perReq(t.cpu, t.runs)
 		loss := 100 * (offRPS - r) / offRPS
 		if t.name == "10%" {
 			loss10 = loss
 		}
-		requests := 0
-		for _, w := range t.runs {
-			requests += w.requests
-		}
-		perReq := 0.0
-		if requests > 0 {
-			perReq = float64(t.during.Spans) / float64(requests)
-		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.1f%% | %s | %+.1f%% | %d in %d exports | %.3f | %.1f MB |\n",
-			t.name, r, loss, ms(p), 100*(p/offP99-1), t.during.Spans, t.during.Requests, perReq, float64(t.during.Bytes)/1e6)
+		fmt.Fprintf(&b, "| %s | %.0f | %.1f%% | %s | %+.1f%% | %.1f µs | %+.1f%% | %d in %d exports | %.3f | %.1f MB |\n",
+			t.name, r, loss, ms(p), 100*(p/offP99-1), c, 100*(c/offCPU-1), t.during.Spans, t.during.Requests,
+			float64(t.during.Spans)/float64(max(1, totalRequests(t.runs))), float64(t.during.Bytes)/1e6)
 	}
 	b.WriteString("\nRounds (req/s off")
-	for _, t := range traced {
+	for _, t := range tb.traced {
 		b.WriteString(" / " + t.name)
 	}
 	b.WriteString("): ")
@@ -178,7 +246,7 @@ func tracingMarkdown(o options, off []wrkResult, traced []*tracedService, wrkCmd
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "%.0f", off[i].rps)
-		for _, t := range traced {
+		for _, t := range tb.traced {
 			fmt.Fprintf(&b, " / %.0f", t.runs[i].rps)
 		}
 	}
