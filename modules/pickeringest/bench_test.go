@@ -46,6 +46,8 @@ import (
 // BENCH_ORDERS (20000), BENCH_RATE (500/s), BENCH_LATENCY_SECONDS (20),
 // PICKER_INGEST_MAX_WORKERS, PICKER_INGEST_COMMIT_LANES and
 // DATABASE_MAX_CONNS (the service's defaults).
+// BENCH_TRACING=1 measures the ingest phase with tracing off, at 10% and
+// always-on instead (`go tool task bench:tracing`; bench_tracing_test.go).
 // Diagnostics: BENCH_ONLY=bare|ingest|noop|latency runs one phase;
 // BENCH_FEED_TRIGGERS=off disables the tables' NOTIFY triggers in every phase;
 // BENCH_PRODUCER_COOLDOWN sets the latency producer's River FetchCooldown.
@@ -69,6 +71,12 @@ func BenchmarkIngest(b *testing.B) {
 	require.NoError(b, err)
 	cfg.conns, cfg.workers, cfg.lanes = platform.DatabaseMaxConns, ingestCfg.Workers, ingestCfg.CommitLanes
 	events := benchEvents(cfg.events, cfg.orders)
+	if os.Getenv("BENCH_TRACING") == "1" { // the cost of tracing: bench_tracing_test.go
+		for range b.N {
+			benchTracingCost(b, cfg, events)
+		}
+		return
+	}
 
 	if only := os.Getenv("BENCH_ONLY"); only != "" { // tuning: one phase
 		for range b.N {

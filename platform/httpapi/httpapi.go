@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
@@ -252,14 +253,31 @@ var untraced = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": tr
 // ids, phone ids) never become attributes. url.path is what the client
 // sent, so it is overwritten with the route (see routePath).
 // TestTracedNamesSpansByRouteAndRecordsNoIdentity holds it to that.
+//
+// The sampler decides before otelhttp runs, and an unsampled request skips
+// it (sampledfirst.go).
 func Traced(h http.Handler, tp trace.TracerProvider) http.Handler {
-	return otelhttp.NewHandler(routePath(h), "http.server",
-		otelhttp.WithTracerProvider(tp),
+	traced := otelhttp.NewHandler(routePath(h), "http.server",
+		otelhttp.WithTracerProvider(adoptingProvider{tp: tp}),
 		otelhttp.WithPropagators(tracing.Propagator),
 		// Prometheus has the request metrics (eot_http_request_duration_seconds).
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
-		otelhttp.WithFilter(func(r *http.Request) bool { return !untraced[r.URL.Path] }),
 	)
+	// otelhttp's own scope, so the spans look as if it had started them.
+	tracer := tp.Tracer(otelhttp.ScopeName, trace.WithInstrumentationVersion(otelhttp.Version))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if untraced[r.URL.Path] {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ctx := tracing.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
+		if !span.IsRecording() {
+			h.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		traced.ServeHTTP(w, r.WithContext(context.WithValue(ctx, preStartedKey{}, span)))
+	})
 }
 
 // routePath overwrites the span's url.path, once the mux has matched the

@@ -50,3 +50,69 @@ func TestTracedNamesSpansByRouteAndRecordsNoIdentity(t *testing.T) {
 		}
 	}
 }
+
+// TestTheSamplerDecidesOnceBeforeOtelhttp: at a 50% ratio about half the
+// requests are recorded, one root span each, with otelhttp's attributes on
+// the span it adopted (not a child of the one Traced started); an unsampled request still
+// carries the caller's trace, unsampled, to the handler, so calls it makes
+// propagate the decision.
+func TestTheSamplerDecidesOnceBeforeOtelhttp(t *testing.T) {
+	t.Parallel()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.5))))
+	var seen []trace.SpanContext
+	mux := http.NewServeMux()
+	mux.Handle("GET /eats/v1/eats-orders-tracking/v1/tracking", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, trace.SpanContextFromContext(r.Context()))
+		w.WriteHeader(http.StatusOK)
+	}))
+	h := httpapi.Traced(mux, tp)
+
+	const n = 2000
+	for range n {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/eats/v1/eats-orders-tracking/v1/tracking", nil))
+	}
+	spans := exp.GetSpans()
+	require.InDelta(t, n/2, len(spans), n/10, "recorded %d of %d at 50%%", len(spans), n)
+	sampled := 0
+	for _, sc := range seen {
+		require.True(t, sc.IsValid(), "every request has a span context")
+		if sc.IsSampled() {
+			sampled++
+		}
+	}
+	require.Len(t, spans, sampled, "the recorded spans are the sampled requests, one each")
+	for _, s := range spans {
+		require.Equal(t, "GET /eats/v1/eats-orders-tracking/v1/tracking", s.Name)
+		require.Equal(t, trace.SpanKindServer, s.SpanKind)
+		require.False(t, s.Parent.IsValid(), "a root, not the child of a span that was started and never ended")
+		require.Equal(t, "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp", s.InstrumentationScope.Name)
+		var status int64
+		for _, kv := range s.Attributes {
+			if kv.Key == "http.response.status_code" {
+				status = kv.Value.AsInt64()
+			}
+		}
+		require.EqualValues(t, http.StatusOK, status, "otelhttp's response attributes are on the adopted span")
+	}
+
+	// A caller that did not sample: nothing recorded, its trace goes on unsampled.
+	exp.Reset()
+	seen = nil
+	req := httptest.NewRequest(http.MethodGet, "/eats/v1/eats-orders-tracking/v1/tracking", nil)
+	req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	require.Empty(t, exp.GetSpans())
+	require.Len(t, seen, 1)
+	require.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", seen[0].TraceID().String())
+	require.False(t, seen[0].IsSampled())
+
+	// A caller that sampled: recorded, as its child.
+	req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	spans = exp.GetSpans()
+	require.Len(t, spans, 1)
+	require.Equal(t, "00f067aa0ba902b7", spans[0].Parent.SpanID().String())
+	require.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", spans[0].SpanContext.TraceID().String())
+}

@@ -56,6 +56,7 @@ type options struct {
 	out      string
 	skipSeed bool
 	floorMax int
+	tracing  bool
 }
 
 func main() {
@@ -81,6 +82,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "where to write the results")
 	flag.BoolVar(&o.skipSeed, "skip-seed", false, "reuse the database as seeded by a previous run")
 	flag.IntVar(&o.floorMax, "floor-conns", 20, "the floor's pool size (the service's DATABASE_MAX_CONNS default)")
+	flag.BoolVar(&o.tracing, "tracing", false, "also measure the service with tracing on at 10% and always-on (tracing.go); writes \""+tracingHeading+"\" instead of \"## bench:tracking\"")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:tracking:", err)
@@ -142,6 +144,15 @@ func run(o options) error {
 	if err := waitUp("http://"+svcAddr+"/readyz", floorURL); err != nil {
 		return err
 	}
+	var traced *tracingBench
+	if o.tracing {
+		step("start the service with tracing at " + fmt.Sprint(len(tracingSamplers)) + " samplers")
+		var stop func()
+		if traced, stop, err = startTraced(bin, svcCmd.Env, svcCmd.Process.Pid); err != nil {
+			return err
+		}
+		defer stop()
+	}
 	step("check both answer the same orders")
 	if err := sameOrders(floorURL, svcURL, o.eaters); err != nil {
 		return err
@@ -182,8 +193,12 @@ func run(o options) error {
 	}
 	if o.warmup > 0 {
 		step("warm-up " + o.warmup.String() + " each")
+		targets := traced.urls()
 		for _, sv := range servers {
-			if _, err := runWrk(wrkArgs(o.warmup, sv.url)); err != nil {
+			targets = append(targets, sv.url)
+		}
+		for _, target := range targets {
+			if _, err := runWrk(wrkArgs(o.warmup, target)); err != nil {
 				return err
 			}
 		}
@@ -191,6 +206,9 @@ func run(o options) error {
 	load0 := loadAvg()
 	hits0, err := cacheCounts(metricsURL)
 	if err != nil {
+		return err
+	}
+	if err := traced.mark(); err != nil {
 		return err
 	}
 	for r := 1; r <= o.rounds; r++ {
@@ -202,6 +220,9 @@ func run(o options) error {
 			}
 			fmt.Printf("  %-9s %8.0f req/s  p50 %-8s p99 %s  (load %s)\n", sv.name, w.rps, w.p50.Round(10*time.Microsecond), w.p99.Round(10*time.Microsecond), loadAvg())
 			sv.runs = append(sv.runs, w)
+		}
+		if err := traced.run(func(target string) []string { return wrkArgs(o.duration, target) }); err != nil {
+			return err
 		}
 	}
 	hits1, err := cacheCounts(metricsURL)
@@ -216,6 +237,14 @@ func run(o options) error {
 		wrkCmd: strings.Replace("wrk "+strings.Join(wrkArgs(o.duration, "<url>"), " "), script, "eaters.lua", 1)}
 	text := rep.markdown()
 	fmt.Println(text)
+	if o.tracing { // the extra instances and runs change the conditions: bench:tracking's own figures stay
+		if err := traced.settle(); err != nil {
+			return err
+		}
+		text = traced.markdown(o, servers[2].runs, rep.wrkCmd, rep.load)
+		fmt.Println(text)
+		return writeSection(o.out, tracingHeading, text)
+	}
 	return writeSection(o.out, "## bench:tracking", text)
 }
 
