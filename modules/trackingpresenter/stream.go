@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/eats/eats-orders-tracking/modules/trackingpresenter/internal/statecache"
 )
 
 // Ending reasons, the label of eot_tracking_streams_ended_total.
@@ -457,19 +459,32 @@ func (h *streamHub) refresh(ctx context.Context, eater string, at time.Time) {
 			h.metrics.streamCoalesced.Inc()
 		}
 	}
-	h.remember(eater, states, since, now)
+	h.remember(eater, states, since, now, !at.IsZero())
 }
 
 // remember notes which orders the eater's answer reads (so a picker
 // change of one reaches its streams) and schedules a recompute at the
 // earliest time the answer changes with no change at all: a phone's
 // expiry, a finished order leaving the list.
-func (h *streamHub) remember(eater string, states []orderState, since uint64, now time.Time) {
+//
+// A recompute on a change notification may have read a phone from Redis
+// before picker-ingest replaced it there (Redis is written after the
+// commit is notified): when the answer holds a phone it is read again once
+// statecache.PhoneRaceWindow has passed, so a replaced phone reaches the
+// stream within about a second, as it reaches polls.
+func (h *streamHub) remember(eater string, states []orderState, since uint64, now time.Time, onChange bool) {
 	nrs := make([]string, 0, len(states))
+	hasPhone := false
 	for i := range states {
 		nrs = append(nrs, states[i].OrderNr)
+		if _, ok := states[i].PhoneExpiry(); ok {
+			hasPhone = true
+		}
 	}
 	next := nextChange(states, now)
+	if onChange && hasPhone {
+		next = earliestAfter(next, now.Add(statecache.PhoneRaceWindow))
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.byEater[eater]; !ok {

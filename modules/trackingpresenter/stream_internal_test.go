@@ -98,12 +98,12 @@ func TestStreamRecomputesAfterAMissedOrderChange(t *testing.T) {
 	require.True(t, ok)
 	since := h.orderSeq
 	h.changed("o:other")
-	h.remember("e1", []orderState{{OrderNr: "o1"}}, since, time.Now())
+	h.remember("e1", []orderState{{OrderNr: "o1"}}, since, time.Now(), false)
 	require.NotContains(t, h.dirty, "e1")
 
 	since = h.orderSeq
 	h.changed("o:o2") // not yet known as e1's
 	require.NotContains(t, h.dirty, "e1")
-	h.remember("e1", []orderState{{OrderNr: "o1"}, {OrderNr: "o2"}}, since, time.Now())
+	h.remember("e1", []orderState{{OrderNr: "o1"}, {OrderNr: "o2"}}, since, time.Now(), false)
 	require.Contains(t, h.dirty, "e1")
 }

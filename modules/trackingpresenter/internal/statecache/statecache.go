@@ -15,6 +15,13 @@ import (
 // stateCache.raceWindow).
 const maxLag = 900 * time.Millisecond
 
+// PhoneRaceWindow is how long after a change a state holding a phone may
+// still hold the phone Redis had before picker-ingest wrote the new one
+// (ingest writes Redis after its commit is notified). The cache keeps such
+// an entry no longer than this; a reader that recomputes on the change
+// notification must read again after it.
+const PhoneRaceWindow = maxLag
+
 // pingEvery is the change feed's heartbeat interval: the cache is fresh
 // enough to serve while the last heartbeat is younger than maxLag.
 const pingEvery = 200 * time.Millisecond
