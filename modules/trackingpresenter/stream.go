@@ -182,6 +182,11 @@ type streamHub struct {
 	stop         context.CancelFunc
 	unsubscribe  func() // stops the experiments reload hook
 	workersWG    sync.WaitGroup
+	// serving counts the stream handlers running. A stream owns its
+	// connection (streamconn.go), so the HTTP server's Shutdown does not
+	// wait for it; shutdown does, so every stream's last retry: is
+	// written before the process goes.
+	serving sync.WaitGroup
 }
 
 func newStreamHub(cfg Config, m *presenterMetrics, logger *slog.Logger) *streamHub {
@@ -230,7 +235,7 @@ func (h *streamHub) shutdown(ctx context.Context) error {
 		h.stop()
 	}
 	done := make(chan struct{})
-	go func() { h.workersWG.Wait(); close(done) }()
+	go func() { h.serving.Wait(); h.workersWG.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
@@ -289,6 +294,18 @@ func (h *streamHub) open(eater string, lang language, lastID string, now time.Ti
 		h.markLocked(eater, time.Time{})
 	}
 	return s, nil
+}
+
+// enter counts a stream handler in, unless the hub has closed (then
+// shutdown no longer waits, and the stream has been ended already).
+func (h *streamHub) enter() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.serving.Add(1)
+	return true
 }
 
 // close forgets a stream whose handler returned.

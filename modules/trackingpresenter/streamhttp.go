@@ -2,10 +2,8 @@ package trackingpresenter
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"reflect"
 	"strconv"
 	"time"
@@ -117,40 +115,29 @@ func retryDelay() time.Duration {
 // serveStream writes the stream's frames until it ends.
 func (p *presenter) serveStream(hctx huma.Context, s *stream) {
 	r, w := humago.Unwrap(hctx)
-	ctx := r.Context()
 	h := p.hub
-	defer h.close(s)
-	rc := http.NewResponseController(w)
-	// The server's ReadTimeout would otherwise cancel the request (and
-	// so the stream) once it passes; a client that leaves is still seen.
-	_ = rc.SetReadDeadline(time.Time{})
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	write := func(b []byte) error {
-		if err := rc.SetWriteDeadline(time.Now().Add(writeDeadline)); err != nil {
-			return err
+	entered := h.enter()
+	defer func() {
+		h.close(s)
+		if entered {
+			h.serving.Done()
 		}
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
+	}()
+	c := openStreamConn(w, r)
+	defer c.finish()
 	ended := func(reason string) {
 		h.metrics.streamsEnded.WithLabelValues(reason).Inc()
 	}
+	retry := func() []byte {
+		return strconv.AppendInt([]byte("retry: "), retryDelay().Milliseconds(), 10)
+	}
 
-	buf := make([]byte, 0, 512)
-	buf = strconv.AppendInt(append(buf, "retry: "...), retryDelay().Milliseconds(), 10)
-	buf = append(buf, "\n\n"...)
 	if s.eater == "" {
 		// No identity: the empty answer once, then only heartbeats.
 		body := encodeAnswer(nil)
 		s.offer(body, version(body), time.Time{})
 	}
-	if err := write(buf); err != nil {
+	if err := c.write(retry(), frameEnd); err != nil {
 		ended(endWriteFailed)
 		return
 	}
@@ -160,7 +147,7 @@ func (p *presenter) serveStream(hctx huma.Context, s *stream) {
 	defer beat.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-c.gone():
 			if _, id, _ := s.take(); id != "" {
 				h.metrics.streamDropped.Inc()
 			}
@@ -168,14 +155,14 @@ func (p *presenter) serveStream(hctx huma.Context, s *stream) {
 			return
 		case <-s.done:
 			reason := s.endReason()
-			_ = write(append(strconv.AppendInt([]byte("retry: "), retryDelay().Milliseconds(), 10), "\n\n"...))
+			_ = c.write(retry(), frameEnd)
 			ended(reason)
 			return
 		case <-age.C:
 			s.end(endMaxAge)
 		case <-beat.C:
-			if err := write([]byte(":\n\n")); err != nil {
-				ended(writeEndReason(ctx, err))
+			if err := c.write(heartbeat); err != nil {
+				ended(writeEndReason(c, err))
 				return
 			}
 		case <-s.wake:
@@ -183,14 +170,11 @@ func (p *presenter) serveStream(hctx huma.Context, s *stream) {
 			if id == "" {
 				continue
 			}
-			buf = append(buf[:0], "event: tracking\nid: "...)
-			buf = append(buf, id...)
-			buf = append(buf, "\ndata: "...)
-			buf = append(buf, body...)
-			buf = append(buf, "\n\n"...)
-			if err := write(buf); err != nil {
+			// The frame goes out in parts: a stream keeps no buffer of
+			// its own between frames.
+			if err := c.write(frameHead, []byte(id), frameData, body, frameEnd); err != nil {
 				h.metrics.streamDropped.Inc()
-				ended(writeEndReason(ctx, err))
+				ended(writeEndReason(c, err))
 				return
 			}
 			h.metrics.streamFrames.Inc()
@@ -201,17 +185,10 @@ func (p *presenter) serveStream(hctx huma.Context, s *stream) {
 	}
 }
 
-// writeEndReason tells a slow reader from one that left. A write that
-// missed its deadline is a slow (or stuck) reader, even though net/http
-// cancels the request's context on any failed write; any other failure
-// with the context gone is the client leaving.
-func writeEndReason(ctx context.Context, err error) string {
-	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return endWriteFailed
-	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
-		return endClientGone
-	default:
-		return endWriteFailed
-	}
-}
+// The fixed parts of what a stream writes.
+var (
+	frameHead = []byte("event: tracking\nid: ")
+	frameData = []byte("\ndata: ")
+	frameEnd  = []byte("\n\n")
+	heartbeat = []byte(":\n\n")
+)
