@@ -23,7 +23,7 @@ func TestStreamConnTransports(t *testing.T) {
 	t.Parallel()
 	const want = "retry: 2000\n\nevent: tracking\nid: abc\ndata: {\"x\":1}\n\n"
 	type seen struct {
-		raw bool
+		raw  bool
 		gone bool
 	}
 	handler := func(result chan<- seen) http.HandlerFunc {
