@@ -225,12 +225,12 @@ func (tb *tracingBench) markdown(o options, off []wrkResult, wrkCmd string, load
 	fmt.Fprintf(&b, "| tracing | requests/s | loss vs off | p99 | p99 vs off | CPU per request | vs off | spans received | spans per request | export bytes |\n"+
 		"|---|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| off | %.0f | — | %s | — | %.1f µs | — | — | — | — |\n", offRPS, ms(offP99), offCPU)
-	var loss10 float64
+	var loss10, cpu10 float64
 	for _, t := range tb.traced {
 		r, p, c := median(t.runs, rps), median(t.runs, p99), perReq(t.cpu, t.runs)
 		loss := 100 * (offRPS - r) / offRPS
 		if t.name == "10%" {
-			loss10 = loss
+			loss10, cpu10 = loss, 100*(c/offCPU-1)
 		}
 		fmt.Fprintf(&b, "| %s | %.0f | %.1f%% | %s | %+.1f%% | %.1f µs | %+.1f%% | %d in %d exports | %.3f | %.1f MB |\n",
 			t.name, r, loss, ms(p), 100*(p/offP99-1), c, 100*(c/offCPU-1), t.during.Spans, t.during.Requests,
@@ -252,10 +252,18 @@ func (tb *tracingBench) markdown(o options, off []wrkResult, wrkCmd string, load
 	}
 	fmt.Fprintf(&b, ". 1-minute load average %s before the rounds, %s after. A request is one server span when sampled; "+
 		"spans per request under the sampler's ratio mean the SDK's queue (OTEL_BSP_MAX_QUEUE_SIZE, 2048) dropped some.\n\n", load[0], load[1])
-	verdict := "reached"
-	if loss10 > 5 {
-		verdict = "**not reached**"
+	verdict := func(lost float64) string {
+		if lost > 5 {
+			return "**not reached**"
+		}
+		return "reached"
 	}
-	fmt.Fprintf(&b, "Target: requests/s lost at 10%% sampling ≤ 5%%: %.1f%% — %s.\n", loss10, verdict)
+	// Requests/s follows the collector's cycles and the machine's other
+	// work from round to round, often by more than the 5% asked; the
+	// service's CPU per request does not, and where the service is
+	// CPU-bound +x% CPU per request is x/(1+x) fewer requests/s.
+	cpuLoss := 100 * cpu10 / (100 + cpu10)
+	fmt.Fprintf(&b, "Target: requests/s lost at 10%% sampling ≤ 5%%: measured %.1f%% — %s; from the CPU per request (%+.1f%%), a CPU-bound replica "+
+		"would lose %.1f%% — %s. The second is the steadier figure on a shared machine.\n", loss10, verdict(loss10), cpu10, cpuLoss, verdict(cpuLoss))
 	return b.String()
 }
