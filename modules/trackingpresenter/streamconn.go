@@ -129,16 +129,17 @@ func hijackStream(w http.ResponseWriter, r *http.Request) (*rawConn, error) {
 	head = append(head, "\r\n"...)
 	// A failed head write is not an error here: the connection is taken
 	// already, and bufio keeps the error for the stream's first write.
-	_ = c.send(head, false)
+	_ = c.send(head)
 	return c, nil
 }
 
 func (c *rawConn) write(parts ...[]byte) error {
-	return c.send(nil, true, parts...)
+	return c.send(nil, parts...)
 }
 
-// send writes raw (unframed) then parts as one chunk, and flushes.
-func (c *rawConn) send(raw []byte, framed bool, parts ...[]byte) error {
+// send writes raw as it is, then parts as one chunk (none when parts are
+// empty: an empty chunk would end the body), and flushes.
+func (c *rawConn) send(raw []byte, parts ...[]byte) error {
 	if err := c.conn.SetWriteDeadline(time.Now().Add(writeDeadline)); err != nil {
 		return err
 	}
@@ -147,13 +148,14 @@ func (c *rawConn) send(raw []byte, framed bool, parts ...[]byte) error {
 	for _, p := range parts {
 		n += len(p)
 	}
-	if framed && c.chunked && n > 0 {
+	framed := c.chunked && n > 0
+	if framed {
 		_, _ = c.bw.Write(append(strconv.AppendInt(c.size[:0], int64(n), 16), "\r\n"...))
 	}
 	for _, p := range parts {
 		_, _ = c.bw.Write(p)
 	}
-	if framed && c.chunked && n > 0 {
+	if framed {
 		_, _ = c.bw.WriteString("\r\n")
 	}
 	// bufio keeps the first error and returns it from every later call.
@@ -166,7 +168,7 @@ func (c *rawConn) gone() <-chan struct{} { return c.left }
 // closes the connection, which also ends the read watching it.
 func (c *rawConn) finish() {
 	if c.chunked {
-		_ = c.send([]byte("0\r\n\r\n"), false)
+		_ = c.send([]byte("0\r\n\r\n"))
 	}
 	_ = c.conn.Close()
 }

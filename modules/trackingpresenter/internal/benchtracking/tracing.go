@@ -228,12 +228,12 @@ func (tb *tracingBench) markdown(o options, off []wrkResult, wrkCmd string, load
 	var loss10, cpu10 float64
 	for _, t := range tb.traced {
 		r, p, c := median(t.runs, rps), median(t.runs, p99), perReq(t.cpu, t.runs)
-		loss := 100 * (offRPS - r) / offRPS
+		loss, cpuVsOff := 100*(offRPS-r)/offRPS, 100*(c/offCPU-1)
 		if t.name == "10%" {
-			loss10, cpu10 = loss, 100*(c/offCPU-1)
+			loss10, cpu10 = loss, cpuVsOff
 		}
 		fmt.Fprintf(&b, "| %s | %.0f | %.1f%% | %s | %+.1f%% | %.1f µs | %+.1f%% | %d in %d exports | %.3f | %.1f MB |\n",
-			t.name, r, loss, ms(p), 100*(p/offP99-1), c, 100*(c/offCPU-1), t.during.Spans, t.during.Requests,
+			t.name, r, loss, ms(p), 100*(p/offP99-1), c, cpuVsOff, t.during.Spans, t.during.Requests,
 			float64(t.during.Spans)/float64(max(1, totalRequests(t.runs))), float64(t.during.Bytes)/1e6)
 	}
 	b.WriteString("\nRounds (req/s off")
