@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
@@ -265,13 +266,20 @@ func Traced(h http.Handler, tp trace.TracerProvider) http.Handler {
 	)
 	// otelhttp's own scope, so the spans look as if it had started them.
 	tracer := tp.Tracer(otelhttp.ScopeName, trace.WithInstrumentationVersion(otelhttp.Version))
+	// Built once: every request pays for what its unsampled path
+	// allocates (bench: BenchmarkTraced/never).
+	server := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+	carried := carriedHeaders(tracing.Propagator)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if untraced[r.URL.Path] {
 			h.ServeHTTP(w, r)
 			return
 		}
-		ctx := tracing.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
+		ctx := r.Context()
+		if carried(r.Header) {
+			ctx = tracing.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		}
+		ctx, span := tracer.Start(ctx, r.Method, server...)
 		if !span.IsRecording() {
 			h.ServeHTTP(w, r.WithContext(ctx))
 			return
@@ -280,9 +288,29 @@ func Traced(h http.Handler, tp trace.TracerProvider) http.Handler {
 	})
 }
 
-// routePath overwrites the span's url.path, once the mux has matched the
-// request, with the route ("/debug/pprof/" for the whole subtree), or
-// "unmatched": no route carries an id in its path today, but a client may
+// carriedHeaders reports whether a request carries any header the
+// propagator reads. Most requests carry none, and Extract would look each
+// one up through Header.Get, which allocates the canonical form of the
+// propagator's lower-case names on every call.
+func carriedHeaders(p propagation.TextMapPropagator) func(http.Header) bool {
+	fields := p.Fields()
+	keys := make([]string, len(fields))
+	for i, f := range fields {
+		keys[i] = textproto.CanonicalMIMEHeaderKey(f)
+	}
+	return func(h http.Header) bool {
+		for _, k := range keys {
+			if len(h[k]) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// routePath sets the span's http.route and overwrites its url.path, once
+// the mux has matched the request, with the route ("/debug/pprof/" for the
+// whole subtree), or url.path "unmatched": no route carries an id in its path today, but a client may
 // put anything in a path that matches none, and a future route with a
 // {wildcard} would record the id otherwise.
 func routePath(mux http.Handler) http.Handler {
@@ -292,11 +320,14 @@ func routePath(mux http.Handler) http.Handler {
 		if !span.IsRecording() {
 			return
 		}
-		path := "unmatched"
-		if r.Pattern != "" {
-			path = routeOf(r.Pattern)
+		if r.Pattern == "" {
+			span.SetAttributes(attribute.String("url.path", "unmatched"))
+			return
 		}
-		span.SetAttributes(attribute.String("url.path", path))
+		// otelhttp names the span from the pattern after the mux returns,
+		// but sets no http.route: it saw the request before routing.
+		route := routeOf(r.Pattern)
+		span.SetAttributes(attribute.String("url.path", route), attribute.String("http.route", route))
 	})
 }
 
@@ -329,11 +360,6 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 func (m *httpMetrics) wrap(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		// otelhttp sets the span's name from the pattern after the mux
-		// returns, but http.route only from what it saw before routing.
-		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
-			span.SetAttributes(attribute.String("http.route", routeOf(route)))
-		}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(sw, r)
 		m.duration.WithLabelValues(route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())

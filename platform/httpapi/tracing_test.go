@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -41,7 +42,10 @@ func TestTracedNamesSpansByRouteAndRecordsNoIdentity(t *testing.T) {
 	require.Equal(t, "GET /eats/v1/eats-orders-tracking/v1/tracking", spans[0].Name)
 	require.Equal(t, trace.SpanKindServer, spans[0].SpanKind)
 	require.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", spans[0].Parent.TraceID().String(), "the caller's trace is continued")
+	require.Contains(t, spans[0].Attributes, attribute.String("http.route", "/eats/v1/eats-orders-tracking/v1/tracking"))
+	require.Contains(t, spans[0].Attributes, attribute.String("url.path", "/eats/v1/eats-orders-tracking/v1/tracking"))
 	require.Equal(t, "GET", spans[1].Name, "an unmatched path never names a span")
+	require.Contains(t, spans[1].Attributes, attribute.String("url.path", "unmatched"))
 	for _, s := range spans {
 		for _, kv := range s.Attributes {
 			v := kv.Value.String()
