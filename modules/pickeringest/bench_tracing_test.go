@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eats/eats-orders-tracking/modules/pickeringest"
+	"github.com/eats/eats-orders-tracking/platform/benchdoc"
 	"github.com/eats/eats-orders-tracking/platform/tracing/otlpsink"
 )
 
@@ -79,7 +80,7 @@ func benchTracingCost(b *testing.B, cfg benchConfig, events []pickeringest.Event
 	text := tracingCostMarkdown(cfg, rounds, rates, cpuPerEvent, received, [2]string{load0, loadavg()})
 	fmt.Fprintln(os.Stderr, "\n"+text)
 	if out := os.Getenv("BENCH_TRACING_OUT"); out != "" {
-		require.NoError(b, writeDocSection(out, tracingHeading, text))
+		require.NoError(b, benchdoc.WriteSection(out, tracingHeading, text))
 	}
 }
 
@@ -134,27 +135,6 @@ func tracingCostMarkdown(cfg benchConfig, rounds int, rates, cpuPerEvent map[str
 	}
 	fmt.Fprintf(&b, "Target: events/s lost at 10%% sampling ≤ 5%%: %.1f%% — %s.\n", loss10, verdict)
 	return b.String()
-}
-
-// writeDocSection replaces the section headed heading (up to the next
-// "## ") in path, or appends it; the same rule as benchtracking's.
-func writeDocSection(path, heading, section string) error {
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("BENCH_TRACING_OUT: %w", err)
-	}
-	text := string(old)
-	start := strings.Index(text, heading+"\n")
-	if start < 0 {
-		text = strings.TrimRight(text, "\n") + "\n\n" + section
-	} else {
-		rest := ""
-		if end := strings.Index(text[start+len(heading):], "\n## "); end >= 0 {
-			rest = text[start+len(heading)+end+1:]
-		}
-		text = text[:start] + section + "\n" + rest
-	}
-	return os.WriteFile(path, []byte(strings.TrimRight(text, "\n")+"\n"), 0o600)
 }
 
 // processCPU is this process's user + system CPU time so far.

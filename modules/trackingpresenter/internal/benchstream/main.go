@@ -46,6 +46,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/eats/eats-orders-tracking/platform/benchdoc"
 )
 
 const trackingPath = "/eats/v1/eats-orders-tracking/v1/tracking"
@@ -179,7 +181,7 @@ func run(o options) error {
 	rep.load[1] = loadAvg()
 	text := rep.markdown()
 	fmt.Println(text)
-	return writeSection(o.out, "## bench:stream", text)
+	return benchdoc.WriteSection(o.out, "## bench:stream", text)
 }
 
 // bench is what the rounds share: the binary and its environment, the

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -46,18 +44,4 @@ func TestStatTicksAddsUtimeAndStime(t *testing.T) {
 	assert.Equal(t, int64(1290), n)
 	_, err = statTicks("4242 (short) S 1 2")
 	assert.ErrorContains(t, err, "fields after the name")
-}
-
-func TestWriteSectionReplacesOnlyItsOwnSection(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "benchmarks.md")
-	require.NoError(t, os.WriteFile(path, []byte("# Benchmarks\n\n## bench:a\n\na\n\n## bench:stream\n\nold\n\n## bench:c\n\nc\n"), 0o600))
-	require.NoError(t, writeSection(path, "## bench:stream", "## bench:stream\n\nnew\n"))
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	assert.Equal(t, "# Benchmarks\n\n## bench:a\n\na\n\n## bench:stream\n\nnew\n\n## bench:c\n\nc\n", string(b))
-
-	require.NoError(t, writeSection(path, "## bench:d", "## bench:d\n\nd\n"))
-	b, err = os.ReadFile(path)
-	require.NoError(t, err)
-	assert.Contains(t, string(b), "## bench:c\n\nc\n\n## bench:d\n\nd\n", "a missing section is appended")
 }

@@ -225,31 +225,6 @@ func recreate(ctx context.Context, dbURL string) error {
 	return nil
 }
 
-// writeSection replaces the section headed heading (up to the next "## ")
-// in path, or appends it.
-func writeSection(path, heading, section string) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	text := string(old)
-	if text == "" {
-		text = "# Benchmarks\n\nEach section is written by the task it is named after.\n"
-	}
-	start := strings.Index(text, heading+"\n")
-	if start < 0 {
-		text = strings.TrimRight(text, "\n") + "\n\n" + section
-	} else {
-		end := strings.Index(text[start+len(heading):], "\n## ")
-		rest := ""
-		if end >= 0 {
-			rest = text[start+len(heading)+end+1:]
-		}
-		text = text[:start] + section + "\n" + rest
-	}
-	return os.WriteFile(path, []byte(strings.TrimRight(text, "\n")+"\n"), 0o644)
-}
-
 // saveHeapProfile writes the service's heap profile, taken after a GC.
 func saveHeapProfile(base, token, path string) error {
 	req, _ := http.NewRequest(http.MethodGet, base+"/debug/pprof/heap?gc=1", nil)

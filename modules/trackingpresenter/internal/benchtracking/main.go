@@ -41,6 +41,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/eats/eats-orders-tracking/platform/benchdoc"
 )
 
 type options struct {
@@ -243,9 +245,9 @@ func run(o options) error {
 		}
 		text = traced.markdown(o, servers[2].runs, rep.wrkCmd, rep.load)
 		fmt.Println(text)
-		return writeSection(o.out, tracingHeading, text)
+		return benchdoc.WriteSection(o.out, tracingHeading, text)
 	}
-	return writeSection(o.out, "## bench:tracking", text)
+	return benchdoc.WriteSection(o.out, "## bench:tracking", text)
 }
 
 // trackingPath is the route every server answers.
@@ -731,29 +733,4 @@ func (r report) markdown() string {
 		"26–36 ms (this command at 22:32 on 2026-11-25: 26.47 ms median; by hand, wrk 10 s × 3 on the same database, GOGC 100: 32.9 / 34.4 / 35.8 ms " +
 		"at 18.9–22.0k req/s against GOGC 400: 19.9 / 21.4 / 21.5 ms at 22.5–24.1k req/s).\n")
 	return b.String()
-}
-
-// writeSection replaces the section headed heading (up to the next "## ")
-// in path, or appends it.
-func writeSection(path, heading, section string) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	text := string(old)
-	if text == "" {
-		text = "# Benchmarks\n\nEach section is written by the task it is named after.\n"
-	}
-	start := strings.Index(text, heading+"\n")
-	if start < 0 {
-		text = strings.TrimRight(text, "\n") + "\n\n" + section
-	} else {
-		end := strings.Index(text[start+len(heading):], "\n## ")
-		rest := ""
-		if end >= 0 {
-			rest = text[start+len(heading)+end+1:]
-		}
-		text = text[:start] + section + "\n" + rest
-	}
-	return os.WriteFile(path, []byte(strings.TrimRight(text, "\n")+"\n"), 0o644)
 }
