@@ -30,8 +30,8 @@ var tracingModes = []struct{ name, sampler, arg string }{
 }
 
 // benchTracingCost is BENCH_TRACING=1: the ingest phase (benchIngest) with
-// tracing off, at 10% and always-on, BENCH_TRACING_ROUNDS (3) rounds in
-// that order, exporting OTLP/HTTP to a sink on loopback in this process;
+// tracing off, at 10% and always-on, BENCH_TRACING_ROUNDS (3) rounds, the
+// order turning by one each round, exporting OTLP/HTTP to a sink on loopback in this process;
 // medians, the loss against off, and the spans the sink received per mode
 // (none when off, some when on: a tracer left silently off cannot pass for
 // "no cost"). The endpoint goes in through the service's environment
@@ -51,7 +51,10 @@ func benchTracingCost(b *testing.B, cfg benchConfig, events []pickeringest.Event
 	cpuPerEvent := map[string][]float64{}
 	load0 := loadavg()
 	for r := 1; r <= rounds; r++ {
-		for _, m := range tracingModes {
+		// Each round starts one mode later, so no mode always runs first
+		// (after the previous round's databases were dropped) or last.
+		for i := range tracingModes {
+			m := tracingModes[(i+r-1)%len(tracingModes)]
 			mcfg := cfg
 			mcfg.env = maps.Clone(cfg.env)
 			if m.sampler != "" {
@@ -99,7 +102,7 @@ func tracingCostMarkdown(cfg benchConfig, rounds int, rates, cpuPerEvent map[str
 		"as River jobs inserted up front in SQL (so no insert spans: a `river.work/picker_order` span per job and a `queue.group_commit` span per transaction), "+
 		"worked by the platform and picker-ingest modules in-process on a fresh database each time, Workers %d, commit lanes %d, DATABASE_MAX_CONNS %d — "+
 		"with tracing off, at `parentbased_traceidratio` 0.1 (10%%) and at `parentbased_always_on`, exporting OTLP/HTTP protobuf to a sink on loopback in the "+
-		"same process (platform/tracing/otlpsink). %d rounds of off, 10%%, always; medians of the rounds. Spans are all the sink received, the flush on stop included. CPU per event is this process's user + system time "+
+		"same process (platform/tracing/otlpsink). %d rounds of off, 10%%, always, each round starting one mode later than the one before; medians of the rounds. Spans are all the sink received, the flush on stop included. CPU per event is this process's user + system time "+
 		"over the phase (start, work, stop; the sink's decoding included, PostgreSQL's not) divided by the events: less sensitive to the machine's "+
 		"other load than events/s.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), cfg.events, cfg.orders, cfg.workers, cfg.lanes, cfg.conns, rounds)

@@ -256,10 +256,10 @@ var untraced = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": tr
 // TestTracedNamesSpansByRouteAndRecordsNoIdentity holds it to that.
 //
 // The sampler decides before otelhttp runs, and an unsampled request skips
-// it (sampledfirst.go).
+// it (platform/tracing/adopt.go).
 func Traced(h http.Handler, tp trace.TracerProvider) http.Handler {
 	traced := otelhttp.NewHandler(routePath(h), "http.server",
-		otelhttp.WithTracerProvider(adoptingProvider{tp: tp}),
+		otelhttp.WithTracerProvider(tracing.Adopting(tp)),
 		otelhttp.WithPropagators(tracing.Propagator),
 		// Prometheus has the request metrics (eot_http_request_duration_seconds).
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
@@ -284,7 +284,7 @@ func Traced(h http.Handler, tp trace.TracerProvider) http.Handler {
 			h.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
-		traced.ServeHTTP(w, r.WithContext(context.WithValue(ctx, preStartedKey{}, span)))
+		traced.ServeHTTP(w, r.WithContext(tracing.WithPreStarted(ctx, span)))
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -90,6 +91,9 @@ func TestTracingLinksWorkToInsertAndCommitToWork(t *testing.T) {
 	require.NotEqual(t, insert.SpanContext.TraceID(), work.SpanContext.TraceID())
 	require.Equal(t, work.SpanContext.SpanID(), commit.Parent.SpanID())
 	require.Equal(t, trace.SpanKindInternal, commit.SpanKind)
+	require.Equal(t, trace.SpanKindConsumer, work.SpanKind)
+	require.Equal(t, insert.InstrumentationScope.Name, work.InstrumentationScope.Name, "the work span is otelriver's, in its scope")
+	require.Contains(t, work.Attributes, attribute.String("kind", "traced"), "otelriver gave the span it adopted its attributes")
 
 	_, err = client.Insert(context.Background(), tracedArgs{Cancel: true}, nil)
 	require.NoError(t, err)
@@ -162,4 +166,63 @@ func newGroupCommitTraced(t *testing.T, tp trace.TracerProvider) gcBundle {
 	lc.RequireStart()
 	t.Cleanup(lc.RequireStop)
 	return gcBundle{db: db, gc: gc, reg: reg}
+}
+
+// TestTheSamplerDecidesOnceBeforeOtelriver: at a 50% ratio about half the
+// jobs get a work span, one each (not a second, unrecorded, one beside
+// it), and the span a sampled job's worker sees is that work span; an
+// unsampled job's worker still sees a valid, unsampled span context, so
+// what it inserts or calls carries the decision.
+func TestTheSamplerDecidesOnceBeforeOtelriver(t *testing.T) {
+	t.Parallel()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.5))))
+	db, dsn := pgtest.Open(t)
+	lc := fxtest.NewLifecycle(t)
+	seen := make(chan trace.SpanContext, 100)
+	client, err := queue.New(queue.Params{
+		Lifecycle: lc, DB: db, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler),
+		Config: config.Platform{DatabaseURL: dsn, JobRetention: time.Hour, ShutdownTimeout: 5 * time.Second},
+		Workers: []queue.Workers{func(ws *river.Workers) error {
+			return river.AddWorkerSafely(ws, river.WorkFunc(func(ctx context.Context, _ *river.Job[tracedArgs]) error {
+				seen <- trace.SpanContextFromContext(ctx)
+				return nil
+			}))
+		}},
+		Queues:         []queue.Queue{{Name: river.QueueDefault, MaxWorkers: 4}},
+		Budget:         shutdown.NewBudget(5 * time.Second),
+		TracerProvider: tp,
+	})
+	require.NoError(t, err)
+	lc.RequireStart()
+	t.Cleanup(lc.RequireStop)
+
+	const n = 60
+	for range n {
+		_, err := client.Insert(context.Background(), tracedArgs{}, nil)
+		require.NoError(t, err)
+	}
+	sampled := map[trace.SpanID]bool{}
+	for range n {
+		select {
+		case sc := <-seen:
+			require.True(t, sc.IsValid(), "every job runs with a span context")
+			if sc.IsSampled() {
+				sampled[sc.SpanID()] = true
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("not every job ran")
+		}
+	}
+	require.NotEmpty(t, sampled, "some of %d jobs sampled at 50%%", n)
+	require.Less(t, len(sampled), n, "some of %d jobs not sampled at 50%%", n)
+	pgtest.Eventually(t, 5*time.Second, func() bool { return len(spansNamed(exp, "river.work/traced")) >= len(sampled) }, "the sampled jobs' work spans")
+	works := spansNamed(exp, "river.work/traced")
+	require.Len(t, works, len(sampled), "one work span per sampled job, none for the others")
+	for _, w := range works {
+		require.True(t, sampled[w.SpanContext.SpanID()], "a sampled job's worker runs under its work span")
+		require.False(t, w.Parent.IsValid(), "the work span begins its trace: otelriver adopted the span started before it")
+		require.Contains(t, w.Attributes, attribute.String("kind", "traced"), "otelriver gave the span it adopted its attributes")
+	}
 }

@@ -1,0 +1,68 @@
+package tracing
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
+)
+
+// Sampling first. The instrumentation libraries we use (otelhttp,
+// otelriver) do all their work for every request or job — attributes,
+// wrappers, metric attribute sets, parsing a job's metadata for a link —
+// and the sampler only makes the span non-recording: on this service's
+// hot paths that was most of tracing's cost at 10% sampling. So the
+// caller starts the span itself first, with the library's own tracer
+// scope; when the sampler drops it, the work runs with that non-recording
+// span in its context (its ids still propagate) and the library is
+// skipped; when it records, the library runs and is handed that very span
+// (Adopting) instead of starting a second one, so the sampler decides
+// once. The sampler sees the span's kind and parent, not the attributes
+// and links the library would add (no SDK sampler set from the
+// environment reads them).
+
+// preStartedKey carries the span a library's tracer is to adopt.
+type preStartedKey struct{}
+
+// WithPreStarted marks span as the one the next Start of an Adopting
+// tracer under ctx returns.
+func WithPreStarted(ctx context.Context, span trace.Span) context.Context {
+	return context.WithValue(ctx, preStartedKey{}, span)
+}
+
+// Adopting gives a library tracers that adopt the span WithPreStarted put
+// in the context, and start spans from tp otherwise.
+func Adopting(tp trace.TracerProvider) trace.TracerProvider {
+	return adoptingProvider{tp: tp}
+}
+
+type adoptingProvider struct {
+	embedded.TracerProvider
+	tp trace.TracerProvider
+}
+
+func (p adoptingProvider) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
+	return adoptingTracer{Tracer: p.tp.Tracer(name, opts...)}
+}
+
+type adoptingTracer struct {
+	trace.Tracer
+}
+
+// Start returns the pre-started span, renamed and given the attributes and
+// links the library asks for, or starts one when there is none.
+func (t adoptingTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	span, ok := ctx.Value(preStartedKey{}).(trace.Span)
+	if !ok || span == nil {
+		return t.Tracer.Start(ctx, name, opts...)
+	}
+	cfg := trace.NewSpanStartConfig(opts...)
+	span.SetName(name)
+	span.SetAttributes(cfg.Attributes()...)
+	for _, l := range cfg.Links() {
+		span.AddLink(l)
+	}
+	// Adopted once: a span started further down with this tracer is new.
+	ctx = context.WithValue(ctx, preStartedKey{}, nil)
+	return trace.ContextWithSpan(ctx, span), span
+}
