@@ -39,6 +39,28 @@ func spansNamed(exp *tracetest.InMemoryExporter, name string) []tracetest.SpanSt
 	return out
 }
 
+// startTraced starts a queue client, traced through tp, whose worker runs
+// work for every tracedArgs job.
+func startTraced(t *testing.T, lc *fxtest.Lifecycle, db *sqlx.DB, dsn string, reg *prometheus.Registry, tp trace.TracerProvider,
+	work func(context.Context, *river.Job[tracedArgs]) error,
+) *queue.Client {
+	t.Helper()
+	client, err := queue.New(queue.Params{
+		Lifecycle: lc, DB: db, Registry: reg, Logger: slog.New(slog.DiscardHandler),
+		Config: config.Platform{DatabaseURL: dsn, JobRetention: time.Hour, ShutdownTimeout: 5 * time.Second},
+		Workers: []queue.Workers{func(ws *river.Workers) error {
+			return river.AddWorkerSafely(ws, river.WorkFunc(work))
+		}},
+		Queues:         []queue.Queue{{Name: river.QueueDefault, MaxWorkers: 2}},
+		Budget:         shutdown.NewBudget(5 * time.Second),
+		TracerProvider: tp,
+	})
+	require.NoError(t, err)
+	lc.RequireStart()
+	t.Cleanup(lc.RequireStop)
+	return client
+}
+
 // TestTracingLinksWorkToInsertAndCommitToWork: with a recording provider,
 // an insert through the client gets River's insert span, its job a work
 // span in a new trace linked to it, and the job's group commit a span under
@@ -56,27 +78,15 @@ func TestTracingLinksWorkToInsertAndCommitToWork(t *testing.T) {
 		return queue.GroupCommitOptions{Name: "traced", Lanes: 1, MaxBatch: 8, Timeout: 10 * time.Second}
 	})(queue.GroupCommitParams[struct{}]{Lifecycle: lc, DB: db, Registry: reg, Logger: slog.New(slog.DiscardHandler), TracerProvider: tp})
 	require.NoError(t, err)
-	client, err := queue.New(queue.Params{
-		Lifecycle: lc, DB: db, Registry: reg, Logger: slog.New(slog.DiscardHandler),
-		Config: config.Platform{DatabaseURL: dsn, JobRetention: time.Hour, ShutdownTimeout: 5 * time.Second},
-		Workers: []queue.Workers{func(ws *river.Workers) error {
-			return river.AddWorkerSafely(ws, river.WorkFunc(func(ctx context.Context, job *river.Job[tracedArgs]) error {
-				if job.Args.Cancel {
-					return river.JobCancel(errors.New("bad input"))
-				}
-				return gc.Do(ctx, queue.Unit{JobID: job.ID, Key: "k", Apply: func(ctx context.Context, tx *sqlx.Tx) error {
-					_, err := tx.ExecContext(ctx, `INSERT INTO gc_rows VALUES ('k', 1) ON CONFLICT (k) DO NOTHING`)
-					return err
-				}})
-			}))
-		}},
-		Queues:         []queue.Queue{{Name: river.QueueDefault, MaxWorkers: 2}},
-		Budget:         shutdown.NewBudget(5 * time.Second),
-		TracerProvider: tp,
+	client := startTraced(t, lc, db, dsn, reg, tp, func(ctx context.Context, job *river.Job[tracedArgs]) error {
+		if job.Args.Cancel {
+			return river.JobCancel(errors.New("bad input"))
+		}
+		return gc.Do(ctx, queue.Unit{JobID: job.ID, Key: "k", Apply: func(ctx context.Context, tx *sqlx.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO gc_rows VALUES ('k', 1) ON CONFLICT (k) DO NOTHING`)
+			return err
+		}})
 	})
-	require.NoError(t, err)
-	lc.RequireStart()
-	t.Cleanup(lc.RequireStop)
 
 	_, err = client.Insert(context.Background(), tracedArgs{}, nil)
 	require.NoError(t, err)
@@ -181,22 +191,10 @@ func TestTheSamplerDecidesOnceBeforeOtelriver(t *testing.T) {
 	db, dsn := pgtest.Open(t)
 	lc := fxtest.NewLifecycle(t)
 	seen := make(chan trace.SpanContext, 100)
-	client, err := queue.New(queue.Params{
-		Lifecycle: lc, DB: db, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler),
-		Config: config.Platform{DatabaseURL: dsn, JobRetention: time.Hour, ShutdownTimeout: 5 * time.Second},
-		Workers: []queue.Workers{func(ws *river.Workers) error {
-			return river.AddWorkerSafely(ws, river.WorkFunc(func(ctx context.Context, _ *river.Job[tracedArgs]) error {
-				seen <- trace.SpanContextFromContext(ctx)
-				return nil
-			}))
-		}},
-		Queues:         []queue.Queue{{Name: river.QueueDefault, MaxWorkers: 4}},
-		Budget:         shutdown.NewBudget(5 * time.Second),
-		TracerProvider: tp,
+	client := startTraced(t, lc, db, dsn, prometheus.NewRegistry(), tp, func(ctx context.Context, _ *river.Job[tracedArgs]) error {
+		seen <- trace.SpanContextFromContext(ctx)
+		return nil
 	})
-	require.NoError(t, err)
-	lc.RequireStart()
-	t.Cleanup(lc.RequireStop)
 
 	const n = 60
 	for range n {
