@@ -31,13 +31,13 @@ var tracingModes = []struct{ name, sampler, arg string }{
 
 // benchTracingCost is BENCH_TRACING=1: the ingest phase (benchIngest) with
 // tracing off, at 10% and always-on, BENCH_TRACING_ROUNDS (3) rounds, the
-// order turning by one each round, exporting OTLP/HTTP to a sink on loopback in this process;
-// medians, the loss against off, and the spans the sink received per mode
-// (none when off, some when on: a tracer left silently off cannot pass for
-// "no cost"). The endpoint goes in through the service's environment
-// (config.Environment, which platform/tracing reads); the sampler through
-// the process environment, because the SDK reads OTEL_TRACES_SAMPLER(_ARG)
-// there itself.
+// order turning by one each round, exporting OTLP/HTTP to a sink on
+// loopback in this process; medians, the loss against off, and the spans
+// the sink received per mode (none when off, some when on: a tracer left
+// silently off cannot pass for "no cost"). The endpoint goes in through
+// the service's environment (config.Environment, which platform/tracing
+// reads); the sampler through the process environment, because the SDK
+// reads OTEL_TRACES_SAMPLER(_ARG) there itself.
 func benchTracingCost(b *testing.B, cfg benchConfig, events []pickeringest.Event) {
 	for _, name := range []string{"OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"} {
 		require.Empty(b, os.Getenv(name), "%s is set: each mode sets its own sampler, unset it", name)

@@ -35,12 +35,13 @@ func Replace(text, heading, section string) string {
 	if start < 0 {
 		return strings.TrimRight(text, "\n") + "\n\n" + section + "\n"
 	}
+	// The body runs from the heading's line end to the next "## " line;
+	// the search starts at that line end so an empty body is found too.
 	bodyStart := start + len(heading) + 1
-	bodyEnd := len(text)
+	body, rest := text[bodyStart:], ""
 	if end := strings.Index(text[bodyStart-1:], "\n## "); end >= 0 {
-		bodyEnd = bodyStart - 1 + end + 1
+		body, rest = text[bodyStart:bodyStart+end], text[bodyStart+end:]
 	}
-	body, rest := text[bodyStart:bodyEnd], text[bodyEnd:]
 	current, runs := body, ""
 	if i := strings.Index(body, "\n"+earlier+"\n"); i >= 0 {
 		current, runs = body[:i], body[i+len(earlier)+2:]
@@ -51,10 +52,11 @@ func Replace(text, heading, section string) string {
 		out += "#### " + title(current) + "\n\n" + demote(current) + "\n\n"
 	}
 	if runs != "" {
-		out += runs + "\n\n"
+		out += runs
 	}
-	if rest == "" {
-		return text[:start] + strings.TrimRight(out, "\n") + "\n"
+	out = strings.TrimRight(out, "\n") + "\n"
+	if rest != "" {
+		out += "\n" // a blank line before the next section
 	}
 	return text[:start] + out + rest
 }
@@ -68,7 +70,6 @@ func title(run string) string {
 }
 
 // demote moves a run's own headings two levels down, below its "####".
-
 func demote(run string) string {
 	lines := strings.Split(run, "\n")
 	for i, l := range lines {

@@ -310,9 +310,9 @@ func carriedHeaders(p propagation.TextMapPropagator) func(http.Header) bool {
 
 // routePath sets the span's http.route and overwrites its url.path, once
 // the mux has matched the request, with the route ("/debug/pprof/" for the
-// whole subtree), or url.path "unmatched": no route carries an id in its path today, but a client may
-// put anything in a path that matches none, and a future route with a
-// {wildcard} would record the id otherwise.
+// whole subtree), or url.path "unmatched": no route carries an id in its
+// path today, but a client may put anything in a path that matches none,
+// and a future route with a {wildcard} would record the id otherwise.
 func routePath(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)
