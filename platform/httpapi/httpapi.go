@@ -238,6 +238,15 @@ var Module = fx.Module("httpapi",
 	AsHandler(PprofHandler),
 )
 
+// droppedAttributes are what otelhttp starts a server span with and the
+// service does not keep. client.address and network.peer.address are the
+// customer's IP (X-Forwarded-For behind the gateway, the peer without one):
+// personal data, and no help to whoever reads a trace of this service;
+// network.peer.port is an ephemeral port. url.path is the raw path, which
+// routePath sets to the route once the mux matched (so the raw one never
+// enters the span, even when the handler panics).
+var droppedAttributes = []attribute.Key{"client.address", "network.peer.address", "network.peer.port", "url.path"}
+
 // untraced are the probes and the scrape: a span per orchestrator or
 // Prometheus poll is noise, and their latency is in the histogram.
 var untraced = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
@@ -247,20 +256,21 @@ var untraced = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": tr
 // has matched it ("GET /eats/v1/eats-orders-tracking/v1/tracking"; an
 // unmatched request keeps the bare method), never by the raw path.
 //
-// What otelhttp records (v0.72): method, scheme, server address and port,
-// peer address and port, client.address (from X-Forwarded-For), user agent,
-// url.path, protocol, status, body sizes. No request header other than
-// those two and no query string: the gateway's identity headers (eater
-// ids, phone ids) never become attributes. url.path is what the client
-// sent, so it is overwritten with the route (see routePath).
+// What the span keeps of what otelhttp records (v0.72): method, scheme,
+// server address and port, user agent, protocol, status, body sizes, and
+// url.path and http.route set to the route. Not the customer's address nor
+// the raw path (droppedAttributes), no request header other than Host and
+// User-Agent and no query string: the gateway's identity headers (eater
+// ids, phone ids) never become attributes.
 // TestTracedNamesSpansByRouteAndRecordsNoIdentity holds it to that.
 //
 // The sampler decides before otelhttp runs, and an unsampled request skips
 // it (platform/tracing/adopt.go).
 func Traced(h http.Handler, tp trace.TracerProvider) http.Handler {
 	traced := otelhttp.NewHandler(routePath(h), "http.server",
-		otelhttp.WithTracerProvider(tracing.Adopting(tp)),
-		otelhttp.WithPropagators(tracing.Propagator),
+		otelhttp.WithTracerProvider(tracing.Adopting(tp, droppedAttributes...)),
+		// Extracted once, below, before the span it continues was started.
+		otelhttp.WithPropagators(propagation.NewCompositeTextMapPropagator()),
 		// Prometheus has the request metrics (eot_http_request_duration_seconds).
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
 	)
@@ -308,7 +318,7 @@ func carriedHeaders(p propagation.TextMapPropagator) func(http.Header) bool {
 	}
 }
 
-// routePath sets the span's http.route and overwrites its url.path, once
+// routePath sets the span's http.route and url.path, once
 // the mux has matched the request, with the route ("/debug/pprof/" for the
 // whole subtree), or url.path "unmatched": no route carries an id in its
 // path today, but a client may put anything in a path that matches none,

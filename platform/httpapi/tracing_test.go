@@ -33,6 +33,10 @@ func TestTracedNamesSpansByRouteAndRecordsNoIdentity(t *testing.T) {
 	req.Header.Set("X-Eats-User", "user_id="+eater+", personal_phone_id="+phone)
 	req.Header.Set("X-YaTaxi-User", "eats_user_id="+eater)
 	req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	const customer, gateway = "203.0.113.77", "198.51.100.9"
+	req.Header.Set("X-Forwarded-For", customer)
+	req.RemoteAddr = gateway + ":51234"
+	req.Header.Set("User-Agent", "eats-app/7.1")
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/nothing/"+eater, nil))
@@ -46,12 +50,21 @@ func TestTracedNamesSpansByRouteAndRecordsNoIdentity(t *testing.T) {
 	require.Contains(t, spans[0].Attributes, attribute.String("url.path", "/eats/v1/eats-orders-tracking/v1/tracking"))
 	require.Equal(t, "GET", spans[1].Name, "an unmatched path never names a span")
 	require.Contains(t, spans[1].Attributes, attribute.String("url.path", "unmatched"))
+	require.Contains(t, spans[0].Attributes, attribute.String("user_agent.original", "eats-app/7.1"), "otelhttp's other attributes stay")
 	for _, s := range spans {
+		paths := 0
 		for _, kv := range s.Attributes {
 			v := kv.Value.String()
 			require.NotContains(t, v, eater, "span %s attribute %s", s.Name, kv.Key)
 			require.NotContains(t, v, phone[1:], "span %s attribute %s", s.Name, kv.Key)
+			require.NotContains(t, v, customer, "span %s attribute %s: the customer's address", s.Name, kv.Key)
+			require.NotContains(t, v, gateway, "span %s attribute %s: the peer's address", s.Name, kv.Key)
+			require.NotContains(t, []attribute.Key{"client.address", "network.peer.address", "network.peer.port"}, kv.Key, "span %s", s.Name)
+			if kv.Key == "url.path" {
+				paths++
+			}
 		}
+		require.Equal(t, 1, paths, "span %s: url.path once, the route's", s.Name)
 	}
 }
 

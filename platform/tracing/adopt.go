@@ -2,7 +2,9 @@ package tracing
 
 import (
 	"context"
+	"slices"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/embedded"
 )
@@ -31,22 +33,35 @@ func WithPreStarted(ctx context.Context, span trace.Span) context.Context {
 }
 
 // Adopting gives a library tracers that adopt the span WithPreStarted put
-// in the context, and start spans from tp otherwise.
-func Adopting(tp trace.TracerProvider) trace.TracerProvider {
-	return adoptingProvider{tp: tp}
+// in the context, and start spans from tp otherwise. The attributes named
+// in drop are removed from those a library starts a span with, before the
+// span holds them: what the service must not keep (a customer's address),
+// or what the caller sets better later (the raw path, before the route is
+// known). Fewer attributes are also less to copy, encode and export.
+// Attributes the library sets later on the span are not filtered.
+func Adopting(tp trace.TracerProvider, drop ...attribute.Key) trace.TracerProvider {
+	return adoptingProvider{tp: tp, drop: drop}
 }
 
 type adoptingProvider struct {
 	embedded.TracerProvider
-	tp trace.TracerProvider
+	tp   trace.TracerProvider
+	drop []attribute.Key
 }
 
 func (p adoptingProvider) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
-	return adoptingTracer{Tracer: p.tp.Tracer(name, opts...)}
+	return adoptingTracer{Tracer: p.tp.Tracer(name, opts...), drop: p.drop}
 }
 
 type adoptingTracer struct {
 	trace.Tracer
+	drop []attribute.Key
+}
+
+// kept removes the dropped keys from attrs, in place: a SpanStartConfig's
+// attributes are its own copy.
+func (t adoptingTracer) kept(attrs []attribute.KeyValue) []attribute.KeyValue {
+	return slices.DeleteFunc(attrs, func(kv attribute.KeyValue) bool { return slices.Contains(t.drop, kv.Key) })
 }
 
 // Start returns the pre-started span, renamed and given the attributes and
@@ -54,11 +69,20 @@ type adoptingTracer struct {
 func (t adoptingTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	span, ok := ctx.Value(preStartedKey{}).(trace.Span)
 	if !ok || span == nil {
+		if len(t.drop) == 0 {
+			return t.Tracer.Start(ctx, name, opts...)
+		}
+		cfg := trace.NewSpanStartConfig(opts...)
+		opts = []trace.SpanStartOption{trace.WithAttributes(t.kept(cfg.Attributes())...), trace.WithLinks(cfg.Links()...),
+			trace.WithSpanKind(cfg.SpanKind()), trace.WithTimestamp(cfg.Timestamp())}
+		if cfg.NewRoot() {
+			opts = append(opts, trace.WithNewRoot())
+		}
 		return t.Tracer.Start(ctx, name, opts...)
 	}
 	cfg := trace.NewSpanStartConfig(opts...)
 	span.SetName(name)
-	span.SetAttributes(cfg.Attributes()...)
+	span.SetAttributes(t.kept(cfg.Attributes())...)
 	for _, l := range cfg.Links() {
 		span.AddLink(l)
 	}
