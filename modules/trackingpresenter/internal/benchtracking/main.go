@@ -84,7 +84,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "where to write the results")
 	flag.BoolVar(&o.skipSeed, "skip-seed", false, "reuse the database as seeded by a previous run")
 	flag.IntVar(&o.floorMax, "floor-conns", 20, "the floor's pool size (the service's DATABASE_MAX_CONNS default)")
-	flag.BoolVar(&o.tracing, "tracing", false, "also measure the service with tracing on at 10% and always-on (tracing.go); writes \""+tracingHeading+"\" instead of \"## bench:tracking\"")
+	flag.BoolVar(&o.tracing, "tracing", false, "measure the service with tracing off (twice), at 10% and always-on instead of the floor and the ceiling (tracing.go); writes \""+tracingHeading+"\" instead of \"## bench:tracking\"")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:tracking:", err)
@@ -134,6 +134,9 @@ func run(o options) error {
 	floorCmd := command(self, "floor", "-addr", floorAddr, "-db", o.dbURL, "-conns", strconv.Itoa(o.floorMax))
 	svcCmd := command(bin, "serve")
 	svcCmd.Env = append(env, "HTTP_ADDR="+svcAddr)
+	if o.tracing {
+		svcCmd.Env = append(svcCmd.Env, "TRACKING_CACHE_MAX_AGE="+tracingCacheMaxAge.String(), "DATABASE_MAX_CONNS="+strconv.Itoa(tracingMaxConns))
+	}
 	for _, c := range []*exec.Cmd{floorCmd, svcCmd} {
 		if err := c.Start(); err != nil {
 			return err
@@ -146,18 +149,31 @@ func run(o options) error {
 	if err := waitUp("http://"+svcAddr+"/readyz", floorURL); err != nil {
 		return err
 	}
-	var traced *tracingBench
-	if o.tracing {
-		step("start the service with tracing at " + fmt.Sprint(len(tracingSamplers)) + " samplers")
-		var stop func()
-		if traced, stop, err = startTraced(bin, svcCmd.Env, svcCmd.Process.Pid); err != nil {
-			return err
-		}
-		defer stop()
-	}
 	step("check both answer the same orders")
 	if err := sameOrders(floorURL, svcURL, o.eaters); err != nil {
 		return err
+	}
+	script := filepath.Join(tmp, "eaters.lua")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(luaScript, o.eaters)), 0o600); err != nil {
+		return err
+	}
+	wrkArgs := func(d time.Duration, target string) []string {
+		return []string{"-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.conns), "-d", d.String(), "--latency", "-s", script, target}
+	}
+	wrkCmd := strings.Replace("wrk "+strings.Join(wrkArgs(o.duration, "<url>"), " "), script, "eaters.lua", 1)
+	if o.tracing { // other instances and runs: bench:tracking's own figures stay as they are
+		step("start the service again, off, and with tracing at " + fmt.Sprint(len(tracingSamplers)) + " samplers")
+		tb, stop, err := startTraced(bin, svcCmd.Env, svcCmd.Process.Pid, svcURL)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		text, err := tb.measure(o, wrkArgs, wrkCmd)
+		if err != nil {
+			return err
+		}
+		fmt.Println(text)
+		return benchdoc.WriteSection(o.out, tracingHeading, text)
 	}
 	// The ceiling writes a real P2 answer of the service, when one is found.
 	p2 := filepath.Join(tmp, "p2.json")
@@ -186,21 +202,10 @@ func run(o options) error {
 		{name: "ceiling", label: "ceiling: net/http writing one fixed P2 answer from memory", url: ceilURL},
 		{name: "endpoint", label: "endpoint: the service", url: svcURL},
 	}
-	script := filepath.Join(tmp, "eaters.lua")
-	if err := os.WriteFile(script, []byte(fmt.Sprintf(luaScript, o.eaters)), 0o600); err != nil {
-		return err
-	}
-	wrkArgs := func(d time.Duration, target string) []string {
-		return []string{"-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.conns), "-d", d.String(), "--latency", "-s", script, target}
-	}
 	if o.warmup > 0 {
 		step("warm-up " + o.warmup.String() + " each")
-		targets := traced.urls()
 		for _, sv := range servers {
-			targets = append(targets, sv.url)
-		}
-		for _, target := range targets {
-			if _, err := runWrk(wrkArgs(o.warmup, target)); err != nil {
+			if _, err := runWrk(wrkArgs(o.warmup, sv.url)); err != nil {
 				return err
 			}
 		}
@@ -208,9 +213,6 @@ func run(o options) error {
 	load0 := loadAvg()
 	hits0, err := cacheCounts(metricsURL)
 	if err != nil {
-		return err
-	}
-	if err := traced.mark(); err != nil {
 		return err
 	}
 	for r := 1; r <= o.rounds; r++ {
@@ -223,9 +225,6 @@ func run(o options) error {
 			fmt.Printf("  %-9s %8.0f req/s  p50 %-8s p99 %s  (load %s)\n", sv.name, w.rps, w.p50.Round(10*time.Microsecond), w.p99.Round(10*time.Microsecond), loadAvg())
 			sv.runs = append(sv.runs, w)
 		}
-		if err := traced.run(func(target string) []string { return wrkArgs(o.duration, target) }); err != nil {
-			return err
-		}
 	}
 	hits1, err := cacheCounts(metricsURL)
 	if err != nil {
@@ -236,17 +235,9 @@ func run(o options) error {
 		return err
 	}
 	rep := report{opts: o, servers: servers, cache: diff(hits1, hits0), memory: mem, cpus: runtime.NumCPU(), load: [2]string{load0, loadAvg()},
-		wrkCmd: strings.Replace("wrk "+strings.Join(wrkArgs(o.duration, "<url>"), " "), script, "eaters.lua", 1)}
+		wrkCmd: wrkCmd}
 	text := rep.markdown()
 	fmt.Println(text)
-	if o.tracing { // the extra instances and runs change the conditions: bench:tracking's own figures stay
-		if err := traced.settle(); err != nil {
-			return err
-		}
-		text = traced.markdown(o, servers[2].runs, rep.wrkCmd, rep.load)
-		fmt.Println(text)
-		return benchdoc.WriteSection(o.out, tracingHeading, text)
-	}
 	return benchdoc.WriteSection(o.out, "## bench:tracking", text)
 }
 
