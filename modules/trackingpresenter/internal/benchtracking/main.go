@@ -84,7 +84,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "where to write the results")
 	flag.BoolVar(&o.skipSeed, "skip-seed", false, "reuse the database as seeded by a previous run")
 	flag.IntVar(&o.floorMax, "floor-conns", 20, "the floor's pool size (the service's DATABASE_MAX_CONNS default)")
-	flag.BoolVar(&o.tracing, "tracing", false, "measure the service with tracing off (twice), at 10% and always-on instead of the floor and the ceiling (tracing.go); writes \""+tracingHeading+"\" instead of \"## bench:tracking\"")
+	flag.BoolVar(&o.tracing, "tracing", false, "measure the service with tracing off (twice), at 10%, always-on and 1% instead of the floor and the ceiling (tracing.go); writes \""+tracingHeading+"\" instead of \"## bench:tracking\"")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:tracking:", err)
