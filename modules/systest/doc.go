@@ -12,7 +12,7 @@
 // them. They restart PostgreSQL and Redis, so they run alone, after the
 // unit tests and never in parallel with them:
 //
-//	go tool task test:system   # the suite, with a 60 s soak (CI runs this)
+//	go tool task test:system   # the suite, with a 90 s soak (CI runs this)
 //	go tool task test:soak     # the 10-minute soak (SOAK_DURATION), results into docs/reliability.md
 //	go test -tags system -p 1 -count=1 ./modules/systest/...
 //
