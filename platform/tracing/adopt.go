@@ -68,21 +68,22 @@ func (t adoptingTracer) kept(attrs []attribute.KeyValue) []attribute.KeyValue {
 // links the library asks for, or starts one when there is none.
 func (t adoptingTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	span, ok := ctx.Value(preStartedKey{}).(trace.Span)
-	if !ok || span == nil {
-		if len(t.drop) == 0 {
-			return t.Tracer.Start(ctx, name, opts...)
-		}
-		cfg := trace.NewSpanStartConfig(opts...)
-		opts = []trace.SpanStartOption{trace.WithAttributes(t.kept(cfg.Attributes())...), trace.WithLinks(cfg.Links()...),
+	adopt := ok && span != nil
+	if !adopt && len(t.drop) == 0 {
+		return t.Tracer.Start(ctx, name, opts...)
+	}
+	cfg := trace.NewSpanStartConfig(opts...)
+	attrs := t.kept(cfg.Attributes())
+	if !adopt {
+		opts = []trace.SpanStartOption{trace.WithAttributes(attrs...), trace.WithLinks(cfg.Links()...),
 			trace.WithSpanKind(cfg.SpanKind()), trace.WithTimestamp(cfg.Timestamp())}
 		if cfg.NewRoot() {
 			opts = append(opts, trace.WithNewRoot())
 		}
 		return t.Tracer.Start(ctx, name, opts...)
 	}
-	cfg := trace.NewSpanStartConfig(opts...)
 	span.SetName(name)
-	span.SetAttributes(t.kept(cfg.Attributes())...)
+	span.SetAttributes(attrs...)
 	for _, l := range cfg.Links() {
 		span.AddLink(l)
 	}
