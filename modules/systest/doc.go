@@ -22,7 +22,7 @@
 //	SYSTEST_PG_CLUSTER                 "<version>/<name>" of the cluster pg_ctlcluster restarts
 //	                                   (default: the only version under /etc/postgresql, "main")
 //	SYSTEST_LOG_DIR                    where each process' log goes (default: a new directory in $TMPDIR)
-//	SOAK_DURATION                      the soak's length (default 10m; the task test:system sets 60s)
+//	SOAK_DURATION                      the soak's length (default 10m; the task test:system sets 90s; at least 60s)
 //	SOAK_RECORD=1                      write the soak's results into docs/reliability.md
 //
 // docs/reliability.md lists every scenario, what it injects and checks,

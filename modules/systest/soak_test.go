@@ -28,6 +28,9 @@ type soakSample struct {
 	goroutines float64
 }
 
+// soakMinWarmup is the shortest warm-up before the first sample.
+const soakMinWarmup = 30 * time.Second
+
 // TestSoak runs SOAK_DURATION (default 10 minutes; CI runs 90 s) of mixed
 // traffic against one process: tracking polls at 1,000 requests/s across
 // 4,000 eaters plus 200 events/s. After the warm-up (at least 30 s: the
@@ -47,8 +50,10 @@ func TestSoak(t *testing.T) {
 		d, err = time.ParseDuration(s)
 		require.NoError(t, err, "SOAK_DURATION")
 	}
-	require.GreaterOrEqual(t, d, 30*time.Second, "SOAK_DURATION: at least 30s")
-	warmup := min(max(d/6, 30*time.Second), time.Minute)
+	// At least the shortest warm-up twice: samples as long as the warm-up
+	// (at 30 s the warm-up took it all and left no sample).
+	require.GreaterOrEqual(t, d, 2*soakMinWarmup, "SOAK_DURATION: at least %s", 2*soakMinWarmup)
+	warmup := min(max(d/6, soakMinWarmup), time.Minute)
 	every := min(max((d-warmup)/12, 2*time.Second), 10*time.Second).Round(time.Second)
 
 	b := setup(t, options{env: map[string]string{"LOG_LEVEL": "info", "DATABASE_MAX_CONNS": "20"}})
