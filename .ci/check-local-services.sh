@@ -11,10 +11,15 @@ cd "$(dirname "$0")/.."
 
 fail() { echo "check-local-services: FAIL: $*" >&2; exit 1; }
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Below the kernel's ephemeral range: a port in it can be the local end of
+# any outgoing connection (go, PostgreSQL clients), which nothing listens
+# on but which makes a server's bind fail (redis-server did, 2026-12-07).
+ephemeral_low="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+[ "$ephemeral_low" -gt 11000 ] 2>/dev/null || ephemeral_low=32768
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (ephemeral_low - 10000)))
     listening "$p" || { echo "$p"; return; }
   done
 }
